@@ -1,0 +1,9 @@
+"""CLI: config commands."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    return None

@@ -1,0 +1,80 @@
+"""Small filesystem primitives every package uses: atomic writes and inter-process locks.
+
+Nothing half-written is ever visible: writers go to a temporary file in the same directory, fsync,
+then ``rename`` over the target. Locks are ``flock`` on a lock file, released by the kernel when the
+process dies (so ``kill -9`` never leaves a stale lock).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import json
+import os
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from devenv.errors import DevenvError
+
+
+def atomic_write_bytes(path: Path, data: bytes, mode: int = 0o644) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_text(path: Path, text: str, mode: int = 0o644) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"), mode)
+
+
+def atomic_write_json(path: Path, obj: Any, mode: int = 0o644) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n", mode)
+
+
+def read_json(path: Path) -> Any:
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+class LockTimeout(DevenvError):
+    pass
+
+
+@contextlib.contextmanager
+def file_lock(path: Path, *, shared: bool = False, timeout: float | None = 300.0, what: str = "") -> Iterator[None]:
+    """Hold an flock on ``path`` (created if missing). ``timeout=None`` waits forever."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        op = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, op | fcntl.LOCK_NB)
+                break
+            except OSError as exc:
+                if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
+                    raise
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise LockTimeout(
+                        f"timed out waiting for the lock on {what or path}",
+                        remedy="another devenv process holds it; wait for it to finish or stop it",
+                    ) from None
+                time.sleep(0.02)
+        yield
+    finally:
+        os.close(fd)

@@ -1,0 +1,1 @@
+"""Container runtimes behind one protocol: ``embedded`` (devenv's own) and ``docker`` (a Docker engine)."""
