@@ -1,55 +1,24 @@
-"""Entry point of the ``devenv`` command: the root typer app, global options and the error handler."""
+"""Entry point of the ``devenv`` command: fast paths, then the typer app, and the shared error handler.
+
+Start-up time matters (``devenv exec`` runs on every keystroke path of tools), so this module imports
+nothing heavy: typer and the command modules are imported only when the fast paths do not apply.
+"""
 
 from __future__ import annotations
 
 import sys
-from typing import Annotated
 
-import typer
-
-from devenv import __version__
 from devenv.cli import output
 
-app = typer.Typer(
-    name="devenv",
-    help="Standardised development environments from devcontainer.json, without a Docker daemon.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
 
+def _fast_path(argv: list[str]) -> int | None:
+    """Commands answered without importing typer. Returns an exit code, or None to go the normal way."""
+    if argv == ["--version"]:
+        from devenv import __version__
 
-def _version_callback(value: bool) -> None:
-    if value:
         sys.stdout.write(f"devenv {__version__}\n")
-        raise typer.Exit()
-
-
-@app.callback()
-def root(
-    version: Annotated[
-        bool,
-        typer.Option("--version", callback=_version_callback, is_eager=True, help="Print the version and exit."),
-    ] = False,
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
-    log_format: Annotated[
-        str, typer.Option("--log-format", help="text, or json: JSON lines on stderr, result on stdout.")
-    ] = "text",
-) -> None:
-    """Standardised development environments from devcontainer.json, without a Docker daemon."""
-    output.settings.debug = debug
-    output.set_log_format(log_format)
-
-
-def _register() -> None:
-    # One module per command group; each adds its commands to the root app.
-    from devenv.cli import commands
-
-    commands.register(app)
-
-
-_register()
+        return 0
+    return None
 
 
 def _report(exc: BaseException, code: int, message: str, description: str | None = None) -> int:
@@ -68,10 +37,17 @@ def _report(exc: BaseException, code: int, message: str, description: str | None
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the process exit code."""
-    from devenv.errors import DevenvError
-
     if argv is None:
         argv = sys.argv[1:]
+    fast = _fast_path(argv)
+    if fast is not None:
+        return fast
+
+    import typer
+
+    from devenv.cli.app import app
+    from devenv.errors import DevenvError
+
     output.settings.debug = "--debug" in argv
     try:
         rv = app(args=argv, prog_name="devenv", standalone_mode=False)

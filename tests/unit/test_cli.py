@@ -46,12 +46,12 @@ def test_unknown_command_exits_2() -> None:
 def test_error_handler_renders_message_and_remedy(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import devenv.cli.main as cli_main
+    import devenv.cli.app as cli_app
 
     def boom(*_a: object, **_k: object) -> None:
         raise DevenvError("the thing broke", remedy="do the other thing")
 
-    monkeypatch.setattr(cli_main, "app", boom)
+    monkeypatch.setattr(cli_app, "app", boom)
     assert main(["anything"]) == 1
     err = capsys.readouterr().err
     assert "error: the thing broke" in err
@@ -60,12 +60,12 @@ def test_error_handler_renders_message_and_remedy(
 
 
 def test_debug_shows_the_traceback(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
-    import devenv.cli.main as cli_main
+    import devenv.cli.app as cli_app
 
     def boom(*_a: object, **_k: object) -> None:
         raise ConfigError("expected a string", path="x/devcontainer.json", line=3, col=7, pointer="/image")
 
-    monkeypatch.setattr(cli_main, "app", boom)
+    monkeypatch.setattr(cli_app, "app", boom)
     assert main(["--debug", "x"]) == 3
     err = capsys.readouterr().err
     assert "Traceback" in err
@@ -75,14 +75,14 @@ def test_debug_shows_the_traceback(capsys: pytest.CaptureFixture[str], monkeypat
 def test_json_log_format_puts_the_error_object_on_stdout(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import devenv.cli.main as cli_main
+    import devenv.cli.app as cli_app
     from devenv.cli import output
 
     def boom(*_a: object, **_k: object) -> None:
         output.settings.log_format = "json"
         raise LifecycleCommandFailed("postCreateCommand", 7)
 
-    monkeypatch.setattr(cli_main, "app", boom)
+    monkeypatch.setattr(cli_app, "app", boom)
     try:
         assert main(["x"]) == 9
     finally:
@@ -102,3 +102,15 @@ def test_config_error_location_format() -> None:
         pointer='"forwardPorts"[1]',
     )
     assert str(err) == 'devcontainer.json:12:5: "forwardPorts"[1]: expected a port number or "host:port", got "abc"'
+
+
+def test_version_does_not_import_typer() -> None:
+    """`devenv --version` takes the fast path: no typer, no command modules (start-up time)."""
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "devenv", "--version"], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0
+    imported = {line.split("|")[-1].strip() for line in proc.stderr.splitlines() if "|" in line}
+    assert "devenv.cli.main" in imported
+    assert "typer" not in imported
+    assert "devenv.cli.app" not in imported
