@@ -1,0 +1,288 @@
+"""Apply a layer tarball to a directory — safely: layer tarballs are untrusted input.
+
+Two ways to apply (``whiteouts``):
+
+* ``"overlay"``: the directory is one overlayfs layer. ``.wh.NAME`` becomes a 0/0 character device,
+  ``.wh..wh..opq`` the ``trusted.overlay.opaque=y`` xattr on its directory.
+* ``"apply"``: the directory is a full rootfs (copy fallback): whiteouts delete what they name, an
+  opaque marker empties its directory of everything earlier layers put there.
+
+Containment: entry names are cleaned as if rooted at the directory (``/etc/x`` → ``etc/x``); a name
+or hardlink target whose ``..`` climbs above the root rejects the layer. Parent directories are
+resolved one component at a time *inside* the root: a symlink planted by an earlier entry is followed
+as a chroot would (``/``→ the root, ``..`` clamped at the root), so nothing is ever written outside.
+The final component is never followed: an existing file or symlink there is replaced. Symlink targets
+are data and kept verbatim. xattrs of the overlay namespace are never taken from a tarball.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import stat
+import tarfile
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Literal
+
+from devenv.errors import StoreError
+
+WHITEOUT_PREFIX = ".wh."
+OPAQUE_MARKER = ".wh..wh..opq"
+OVERLAY_OPAQUE_XATTR = "trusted.overlay.opaque"
+_FORBIDDEN_XATTR_PREFIXES = ("trusted.overlay.", "user.overlay.")
+MAX_SYMLINK_HOPS = 40
+
+Whiteouts = Literal["overlay", "apply"]
+
+
+class UnsafeLayer(StoreError):
+    """A layer tried to write outside its root (path traversal); the layer is rejected."""
+
+
+@dataclass
+class ApplyStats:
+    entries: int = 0
+    bytes: int = 0
+    skipped: list[str] = field(default_factory=list)  # entries we could not create (e.g. devices as non-root)
+
+
+def clean_parts(name: str, *, what: str = "entry") -> list[str]:
+    """``./a/b/../c/`` → ``["a", "c"]``; absolute names are rooted; climbing above the root raises."""
+    parts: list[str] = []
+    for part in name.split("/"):
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if not parts:
+                raise UnsafeLayer(
+                    f"layer {what} {name!r} points outside the image root (path traversal); the layer is rejected",
+                    remedy="this image is malformed or malicious; do not use it",
+                )
+            parts.pop()
+            continue
+        parts.append(part)
+    return parts
+
+
+class Applier:
+    """Applies tar entries under ``root`` (which must exist)."""
+
+    def __init__(self, root: Path, whiteouts: Whiteouts = "overlay") -> None:
+        self.root = root
+        self.whiteouts = whiteouts
+        self.is_root = os.geteuid() == 0
+        self.stats = ApplyStats()
+        self._dir_times: list[tuple[Path, float]] = []
+        self._created: set[tuple[str, ...]] = set()  # paths this layer wrote (for "apply" opaque dirs)
+
+    # -- path resolution inside the root ------------------------------------------------------------
+    def resolve_dir(self, parts: Iterable[str], *, create: bool = True) -> tuple[Path, tuple[str, ...]]:
+        """The real directory for ``parts`` under the root, following symlinks as a chroot would."""
+        todo = list(parts)
+        cur: list[str] = []
+        hops = 0
+        while todo:
+            comp = todo.pop(0)
+            if comp in ("", "."):
+                continue
+            if comp == "..":
+                if cur:
+                    cur.pop()
+                continue
+            path = self.root.joinpath(*cur, comp)
+            try:
+                st = os.lstat(path)
+            except FileNotFoundError:
+                if not create:
+                    raise
+                os.mkdir(path, 0o755)
+                cur.append(comp)
+                continue
+            if stat.S_ISLNK(st.st_mode):
+                hops += 1
+                if hops > MAX_SYMLINK_HOPS:
+                    raise UnsafeLayer(f"too many levels of symbolic links under {'/'.join([*cur, comp])!r}")
+                target = os.readlink(path)
+                if target.startswith("/"):
+                    cur = []
+                todo = target.split("/") + todo
+                continue
+            if not stat.S_ISDIR(st.st_mode):
+                raise StoreError(f"layer entry needs {'/'.join([*cur, comp])!r} to be a directory, but it is a file")
+            cur.append(comp)
+        return self.root.joinpath(*cur), tuple(cur)
+
+    def _remove(self, path: Path) -> None:
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            return
+        if stat.S_ISDIR(st.st_mode):
+            shutil.rmtree(path)
+        else:
+            os.unlink(path)
+
+    # -- entries --------------------------------------------------------------------------------------
+    def apply(self, tar: tarfile.TarFile) -> ApplyStats:
+        for member in tar:
+            self.stats.entries += 1
+            self.entry(tar, member)
+        self.finish()
+        return self.stats
+
+    def entry(self, tar: tarfile.TarFile, member: tarfile.TarInfo) -> None:
+        parts = clean_parts(member.name)
+        if not parts:  # the root itself
+            if member.isdir():
+                self._metadata(self.root, member)
+            return
+        base = parts[-1]
+        if base.startswith(WHITEOUT_PREFIX):
+            self._whiteout(parts[:-1], base)
+            return
+        parent, parent_rel = self.resolve_dir(parts[:-1])
+        path = parent / base
+        rel = (*parent_rel, base)
+        try:
+            existing = os.lstat(path)
+        except FileNotFoundError:
+            existing = None
+        if existing is not None and not (member.isdir() and stat.S_ISDIR(existing.st_mode)):
+            self._remove(path)
+        self._created.add(rel)
+        if member.isdir():
+            if existing is None or not stat.S_ISDIR(existing.st_mode):
+                os.mkdir(path, 0o700)
+        elif member.isreg():
+            self._write_file(tar, member, path)
+        elif member.issym():
+            os.symlink(member.linkname, path)
+        elif member.islnk():
+            self._hardlink(member, path)
+            return  # a hardlink shares the metadata of its target
+        elif member.ischr() or member.isblk() or member.isfifo():
+            if not self._mknod(member, path):
+                return
+        else:
+            self.stats.skipped.append(member.name)
+            return
+        self._metadata(path, member)
+
+    def _write_file(self, tar: tarfile.TarFile, member: tarfile.TarInfo, path: Path) -> None:
+        src = tar.extractfile(member)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            if src is not None:
+                _copy(src, out)
+        self.stats.bytes += member.size
+
+    def _hardlink(self, member: tarfile.TarInfo, path: Path) -> None:
+        target_parts = clean_parts(member.linkname, what="hardlink target")
+        if not target_parts:
+            raise UnsafeLayer(f"layer hardlink {member.name!r} points at the image root; the layer is rejected")
+        tparent, _ = self.resolve_dir(target_parts[:-1], create=False)
+        source = tparent / target_parts[-1]
+        try:
+            st = os.lstat(source)
+        except FileNotFoundError:
+            raise StoreError(
+                f"layer hardlink {member.name!r} → {member.linkname!r}: the target is not in this layer"
+            ) from None
+        if stat.S_ISDIR(st.st_mode):
+            raise UnsafeLayer(f"layer hardlink {member.name!r} points at a directory; the layer is rejected")
+        os.link(source, path, follow_symlinks=False)
+
+    def _mknod(self, member: tarfile.TarInfo, path: Path) -> bool:
+        if member.isfifo():
+            os.mkfifo(path, 0o600)
+            return True
+        kind = stat.S_IFCHR if member.ischr() else stat.S_IFBLK
+        try:
+            os.mknod(path, kind | 0o600, os.makedev(member.devmajor, member.devminor))
+        except PermissionError:
+            self.stats.skipped.append(member.name)  # not root: devices cannot be created
+            return False
+        return True
+
+    def _metadata(self, path: Path, member: tarfile.TarInfo) -> None:
+        is_link = member.issym()
+        if self.is_root:
+            os.lchown(path, member.uid, member.gid)
+        for key, value in member.pax_headers.items():
+            if key.startswith("SCHILY.xattr."):
+                self._setxattr(path, key[len("SCHILY.xattr.") :], value)
+        if not is_link:
+            os.chmod(path, member.mode & 0o7777)
+        if member.isdir():
+            self._dir_times.append((path, float(member.mtime)))
+        else:
+            os.utime(path, (member.mtime, member.mtime), follow_symlinks=False)
+
+    def _setxattr(self, path: Path, name: str, value: str) -> None:
+        if name.startswith(_FORBIDDEN_XATTR_PREFIXES):
+            return
+        raw = value.encode("utf-8", "surrogateescape")
+        try:
+            os.setxattr(path, name, raw, follow_symlinks=False)
+        except OSError as exc:
+            if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EACCES):
+                raise
+
+    def _whiteout(self, parent_parts: list[str], base: str) -> None:
+        if base.startswith(WHITEOUT_PREFIX + WHITEOUT_PREFIX):
+            if base == OPAQUE_MARKER:
+                parent, parent_rel = self.resolve_dir(parent_parts)
+                if self.whiteouts == "overlay":
+                    os.setxattr(parent, OVERLAY_OPAQUE_XATTR, b"y", follow_symlinks=False)
+                else:
+                    for child in os.listdir(parent):
+                        if (*parent_rel, child) not in self._created:
+                            self._remove(parent / child)
+            return  # other .wh..wh. names are aufs metadata
+        name = base[len(WHITEOUT_PREFIX) :]
+        clean_parts(name)
+        if not name or "/" in name or name in (".", ".."):
+            raise UnsafeLayer(f"invalid whiteout {base!r}")
+        if self.whiteouts == "overlay":
+            parent, _ = self.resolve_dir(parent_parts)
+            target = parent / name
+            self._remove(target)
+            try:
+                os.mknod(target, stat.S_IFCHR | 0o000, os.makedev(0, 0))
+            except PermissionError:
+                raise StoreError(
+                    "cannot create an overlay whiteout (a 0/0 character device) without root",
+                    remedy="run devenv as root, or use the copy snapshotter (DEVENV_SNAPSHOTTER=copy)",
+                ) from None
+        else:
+            try:
+                parent, _ = self.resolve_dir(parent_parts, create=False)
+            except FileNotFoundError:
+                return
+            self._remove(parent / name)
+
+    def finish(self) -> None:
+        for path, mtime in reversed(self._dir_times):
+            try:
+                os.utime(path, (mtime, mtime), follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+        self._dir_times.clear()
+
+
+def _copy(src: IO[bytes], out: IO[bytes]) -> None:
+    while chunk := src.read(1 << 20):
+        out.write(chunk)
+
+
+def apply_tar(stream: IO[bytes], root: Path, whiteouts: Whiteouts = "overlay") -> ApplyStats:
+    """Apply an uncompressed tar stream to ``root`` (created if missing)."""
+    root.mkdir(parents=True, exist_ok=True)
+    try:
+        with tarfile.open(fileobj=stream, mode="r|", errorlevel=2) as tar:
+            return Applier(root, whiteouts).apply(tar)
+    except tarfile.TarError as exc:
+        raise StoreError(f"the layer is not a valid tar archive: {exc}") from None
