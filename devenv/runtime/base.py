@@ -52,13 +52,52 @@ class MountSpec:
 
 @dataclass(frozen=True)
 class PortMapping:
-    """``host_ip:host_port -> container_port/protocol``; ``host_port`` 0 = pick a free port."""
+    """``host_ip:host_port -> container_port/protocol``; ``host_port`` 0 = pick a free port.
+
+    With ``host_port`` N: ``require_local_port`` True means exactly N or an error naming N (``appPort``,
+    ``-p``); False means N if free, else the next free port above it (``forwardPorts``). A privileged
+    host port (below ``net.ipv4.ip_unprivileged_port_start``) is bound only when ``elevate_if_needed``
+    or ``require_local_port``; otherwise the search starts at N + 8000 (80 -> 8080).
+    ``target_host``: where the forwarder connects, seen from inside the container ("" = the container's
+    own localhost; ``forwardPorts`` ``"db:5432"`` gives ``"db"``).
+    """
 
     container_port: int
     host_port: int = 0
     host_ip: str = "127.0.0.1"
     protocol: Literal["tcp", "udp"] = "tcp"
     label: str | None = None
+    require_local_port: bool = False
+    elevate_if_needed: bool = False
+    target_host: str = ""
+
+
+OnAutoForward = Literal["notify", "openBrowser", "openBrowserOnce", "openPreview", "silent", "ignore"]
+
+
+@dataclass(frozen=True)
+class PortAttributes:
+    """One ``portsAttributes`` value (or ``otherPortsAttributes``)."""
+
+    label: str | None = None
+    on_auto_forward: OnAutoForward = "notify"
+    require_local_port: bool = False
+    elevate_if_needed: bool = False
+    protocol: Literal["http", "https"] | None = None
+
+
+@dataclass(frozen=True)
+class PortsPolicy:
+    """How ports the container starts listening on are treated (auto-forward).
+
+    ``attributes``: ``portsAttributes`` in file order; keys are a port ("3000"), a range ("40000-55000")
+    or a regular expression matched against the listening process's command line. ``other`` applies to
+    ports no key matches. ``auto_forward``: forward newly listening ports at all (workspaces: True).
+    """
+
+    attributes: tuple[tuple[str, PortAttributes], ...] = ()
+    other: PortAttributes | None = None
+    auto_forward: bool = False
 
 
 @dataclass(frozen=True)
@@ -83,6 +122,7 @@ class ContainerSpec:
     mounts: tuple[MountSpec, ...] = ()
     network: NetworkMode = "bridge"
     ports: tuple[PortMapping, ...] = ()
+    ports_policy: PortsPolicy = field(default_factory=PortsPolicy)  # auto-forward (devenv.network)
     init: bool = True  # a reaping, signal-forwarding pid 1 in front of the command
     privileged: bool = False
     cap_add: tuple[str, ...] = ()

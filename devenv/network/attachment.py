@@ -1,0 +1,287 @@
+"""Attach a container's network namespace (bridge, veth, address, NAT, DNS, ports) and detach it again.
+
+Kernel changes happen under a machine-wide lock (:func:`settings.lock_path`), in an order that can be
+undone: stale allocations are reclaimed, the bridge is created (and marked with an alias naming the
+data root that owns it), the firewall rules are ensured, an address is allocated, the veth pair is
+created with its container end configured inside the namespace. A failure undoes what was done. The
+bridge and its firewall rules go away with the last container attached to it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import ipaddress
+import os
+import socket
+from dataclasses import replace
+from pathlib import Path
+
+from devenv import paths
+from devenv.errors import NetworkError
+from devenv.events import NULL, Reporter
+from devenv.fsutil import file_lock
+from devenv.network import dns, firewall, forwarder, hostports, nsutil, settings, state
+from devenv.network.ipam import Ipam, IpamState
+from devenv.network.netlink import ContainerInterface, Netlink
+from devenv.network.nsutil import NetnsRef
+from devenv.network.settings import NetworkSettings
+from devenv.network.state import Attachment
+from devenv.runtime.base import NetworkMode, PortMapping, PortsPolicy
+
+CONTAINER_IFNAME = "eth0"
+
+
+def veth_name(bridge: str, container_id: str) -> str:
+    return "ve" + hashlib.sha256(f"{bridge}/{container_id}".encode()).hexdigest()[:11]
+
+
+def bridge_alias() -> str:
+    return f"devenv:{paths.data_root().resolve()}"
+
+
+class Network:
+    """The kernel side of one data root's bridge. ``netlink`` and ``fw`` are injectable (fakes in tests)."""
+
+    def __init__(
+        self,
+        conf: NetworkSettings,
+        netlink: Netlink | None = None,
+        fw: firewall.Firewall | None = None,
+        ip_forward: Path = firewall.IP_FORWARD,
+    ) -> None:
+        self.conf = conf
+        if netlink is None:
+            from devenv.network.netlink import PyrouteNetlink
+
+            netlink = PyrouteNetlink()
+        self.netlink = netlink
+        self._fw = fw
+        self.ip_forward = ip_forward
+        self.ipam = Ipam(settings.state_dir() / "bridges" / conf.bridge)
+
+    @property
+    def fw(self) -> firewall.Firewall:
+        if self._fw is None:
+            self._fw = firewall.detect(self.conf.firewall)
+        return self._fw
+
+    def _reclaim(self, st: IpamState) -> None:
+        """Free addresses of containers whose veth is gone (their namespace died without a detach)."""
+        for cid in list(st.allocations):
+            if self.netlink.link(veth_name(self.conf.bridge, cid)) is None:
+                st.release(cid)
+                record = state.load(cid)
+                if record is not None and record.bridge == self.conf.bridge:
+                    if record.forwarder_pid:
+                        forwarder.stop(record.forwarder_pid, record.forwarder_start)
+                    state.remove(cid)
+
+    def _ensure_bridge(self) -> ipaddress.IPv4Interface:
+        name = self.conf.bridge
+        link = self.netlink.link(name)
+        if link is not None:
+            if link.alias != bridge_alias():
+                owner = link.alias.removeprefix("devenv:") if link.alias.startswith("devenv:") else None
+                raise NetworkError(
+                    f"the bridge {name} already exists and belongs to "
+                    + (f"another devenv data root ({owner})" if owner else "something other than devenv"),
+                    remedy="choose another bridge name with DEVENV_BRIDGE or the 'bridge' network setting",
+                )
+            addrs = self.netlink.addresses(name)
+            if not addrs:
+                raise NetworkError(f"the bridge {name} has no IPv4 address", remedy=f"delete it: ip link del {name}")
+            return ipaddress.IPv4Interface(addrs[0])
+        taken = self.netlink.routed_networks()
+        subnet = self.conf.subnet
+        if subnet is None:
+            subnet = settings.choose_subnet(taken)
+        else:
+            clash = next((net for net in taken if net.prefixlen > 0 and net.overlaps(subnet)), None)
+            if clash is not None:
+                raise NetworkError(
+                    f"the subnet {subnet} for the bridge {name} overlaps the host's network {clash}",
+                    remedy="choose a free subnet with DEVENV_SUBNET or the 'subnet' network setting",
+                )
+        gateway = ipaddress.IPv4Interface(f"{next(subnet.hosts())}/{subnet.prefixlen}")
+        self.netlink.create_bridge(name, address=str(gateway), alias=bridge_alias(), mtu=self.netlink.default_mtu())
+        return gateway
+
+    def teardown_bridge(self, subnet: ipaddress.IPv4Network | None) -> None:
+        """Remove the bridge and its firewall rules, if devenv (this data root) made them."""
+        link = self.netlink.link(self.conf.bridge)
+        if link is not None and link.alias != bridge_alias():
+            return
+        if subnet is None and link is not None:
+            addrs = self.netlink.addresses(self.conf.bridge)
+            subnet = ipaddress.IPv4Interface(addrs[0]).network if addrs else None
+        self.fw.remove(self.conf.bridge, str(subnet) if subnet else "0.0.0.0/0")
+        self.netlink.delete_link(self.conf.bridge)
+
+    def connect(self, container_id: str, netns_fd: int) -> tuple[ipaddress.IPv4Interface, ipaddress.IPv4Address, str]:
+        """Give the namespace an address on the bridge; returns (address, gateway, host veth name)."""
+        name = self.conf.bridge
+        veth = veth_name(name, container_id)
+        with file_lock(settings.lock_path(), what="the devenv network lock"), self.ipam.transaction() as st:
+            self._reclaim(st)
+            created_bridge = self.netlink.link(name) is None
+            try:
+                gateway = self._ensure_bridge()
+                if st.subnet != gateway.network:
+                    if st.allocations:
+                        raise NetworkError(
+                            f"the address table {self.ipam.path} is for {st.subnet}, "
+                            f"but the bridge {name} has {gateway.network}",
+                            remedy="detach the containers on it, then try again",
+                        )
+                    st.subnet = gateway.network
+                self.fw.ensure(name, str(gateway.network))
+                firewall.enable_ip_forwarding(self.ip_forward)
+                address = st.allocate(container_id)
+                iface = ipaddress.IPv4Interface(f"{address}/{gateway.network.prefixlen}")
+                self.netlink.delete_link(veth)  # a leftover of an interrupted attach
+                peer = ContainerInterface(CONTAINER_IFNAME, str(iface), str(gateway.ip), self.netlink.default_mtu())
+                self.netlink.create_veth(
+                    veth, netns_fd=netns_fd, bridge=name, alias=f"devenv:{container_id}", peer=peer
+                )
+            except BaseException:
+                st.release(container_id)
+                with contextlib.suppress(NetworkError):
+                    self.netlink.delete_link(veth)
+                    if created_bridge and not st.allocations:
+                        self.teardown_bridge(None)
+                raise
+        return iface, gateway.ip, veth
+
+    def disconnect(self, container_id: str) -> None:
+        with file_lock(settings.lock_path(), what="the devenv network lock"), self.ipam.transaction() as st:
+            had_state = st.subnet is not None
+            self.netlink.delete_link(veth_name(self.conf.bridge, container_id))
+            st.release(container_id)
+            self._reclaim(st)
+            if not st.allocations and (had_state or self.netlink.link(self.conf.bridge) is not None):
+                self.teardown_bridge(st.subnet)
+
+
+def attach(
+    container_id: str,
+    netns: NetnsRef | None,
+    mode: NetworkMode = "bridge",
+    ports: tuple[PortMapping, ...] = (),
+    *,
+    policy: PortsPolicy | None = None,
+    spawn_forwarder: bool = True,
+    reporter: Reporter = NULL,
+    network: Network | None = None,
+) -> Attachment:
+    """See :mod:`devenv.network`."""
+    state.check_id(container_id)
+    if state.load(container_id) is not None:
+        detach(container_id, network=network)
+    conf = network.conf if network is not None else settings.load()
+    policy = policy or PortsPolicy()
+    plan = dns.plan(mode, conf.resolv_conf, conf.dns)
+    if mode == "host":
+        host_ports = tuple(
+            replace(p, host_port=p.container_port, host_ip="0.0.0.0") for p in ports if not p.target_host
+        )
+        att = Attachment(container_id, mode, ports=host_ports, dns_servers=plan.servers, resolv_conf=plan.resolv_conf)
+        state.save(att)
+        return att
+    if netns is None:
+        raise NetworkError(f"network mode {mode} needs the container's network namespace")
+    netns_fd = nsutil.open_netns(netns)
+    net: Network | None = None
+    att = Attachment(
+        container_id,
+        mode,
+        netns=nsutil.netns_path(netns),
+        policy=policy,
+        dns_servers=plan.servers,
+        resolv_conf=plan.resolv_conf,
+        dns_proxy=plan.proxy_upstreams,
+    )
+    bound: list[tuple[socket.socket, PortMapping]] = []
+    dns_socks: tuple[socket.socket, socket.socket] | None = None
+    pidfd = None
+    try:
+        if mode == "bridge":
+            net = network or Network(conf)
+            iface, gateway, veth = net.connect(container_id, netns_fd)
+            att = replace(
+                att,
+                ip=str(iface.ip),
+                prefix_len=iface.network.prefixlen,
+                gateway=str(gateway),
+                bridge=conf.bridge,
+                veth=veth,
+            )
+            reporter.event(
+                "network.attach",
+                container=container_id,
+                ip=att.ip,
+                bridge=conf.bridge,
+                message=f"network: {att.ip}/{att.prefix_len} on {conf.bridge}",
+            )
+        if spawn_forwarder:
+            bound = hostports.bind_all(ports)
+        att = replace(att, ports=tuple(m for _, m in bound) if spawn_forwarder else ports)
+        state.save(att)
+        if spawn_forwarder:
+            state.save_ports(container_id, _initial_ports(att))
+        if spawn_forwarder and (bound or policy.auto_forward or plan.proxy_upstreams):
+            if plan.proxy_upstreams:
+                dns_socks = dns.DnsProxy.bind(netns_fd)
+            pidfd = nsutil.pidfd_open(netns) if isinstance(netns, int) else None
+            pid, started = forwarder.spawn(att, netns_fd, bound, dns_socks, pidfd)
+            att = replace(att, forwarder_pid=pid, forwarder_start=started)
+            state.save(att)
+        for mapping in att.ports:
+            reporter.event(
+                "network.port",
+                container_port=mapping.container_port,
+                host_port=mapping.host_port,
+                host_ip=mapping.host_ip,
+                message=f"port {mapping.container_port} -> {mapping.host_ip}:{mapping.host_port}",
+            )
+        return att
+    except BaseException:
+        with contextlib.suppress(Exception):
+            detach(container_id, network=net)
+        raise
+    finally:
+        for sock, _ in bound:
+            sock.close()
+        for sock in dns_socks or ():
+            sock.close()
+        if pidfd is not None:
+            os.close(pidfd)
+        os.close(netns_fd)
+
+
+def detach(container_id: str, *, network: Network | None = None, reporter: Reporter = NULL) -> None:
+    """See :mod:`devenv.network`."""
+    att = state.load(container_id)
+    if att is not None and att.forwarder_pid:
+        forwarder.stop(att.forwarder_pid, att.forwarder_start)
+    if att is None or att.mode == "bridge":
+        conf = network.conf if network is not None else settings.load()
+        if att is not None and att.bridge and att.bridge != conf.bridge:
+            conf = replace(conf, bridge=att.bridge)
+            network = None
+        net = network or Network(conf)
+        net.disconnect(container_id)
+    state.remove(container_id)
+    reporter.event("network.detach", container=container_id, message=f"network: detached {container_id}")
+
+
+def _initial_ports(att: Attachment) -> state.PortsState:
+    """What ``devenv ports`` shows until the forwarder publishes: the configured ports just bound."""
+    return state.PortsState(
+        tuple(
+            state.ForwardedPort(
+                p.container_port, p.host_ip, p.host_port, p.protocol, p.label, target_host=p.target_host
+            )
+            for p in att.ports
+        )
+    )

@@ -1,0 +1,391 @@
+"""The per-container forwarder: host ports to the container, auto-forward, DNS proxy; as long as the container.
+
+It runs as its own process, ``python -m devenv.network.forwarder <container-id>``, in its own session so
+the CLI that started it can exit. :func:`devenv.network.attach` starts it (:func:`spawn`) with the host
+listeners already bound and the container's namespace (and, for a pid, a pidfd) as inherited descriptors;
+:func:`devenv.network.detach` stops it (:func:`stop`). It exits by itself when the container's pid 1
+exits or its namespace goes away, and on SIGTERM. Started without inherited listeners (``attach(...,
+spawn_forwarder=False)``, then this command run by a supervisor), it binds the configured ports itself.
+
+Connections are made from inside the container's namespace, to the container's own localhost (then
+``::1``, then its bridge address), so servers bound to 127.0.0.1 inside are reachable too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import select
+import signal
+import socket
+import sys
+import threading
+from dataclasses import replace
+
+from devenv.errors import DevenvError, NetworkError
+from devenv.network import hostports, nsutil, procnet, state
+from devenv.network.ports import attributes_for, has_expressions
+from devenv.network.relay import relay
+from devenv.network.state import Attachment, ForwardedPort, PortsState
+from devenv.runtime.base import PortMapping
+
+
+class _Listener:
+    """One host socket and its accept loop (a thread that entered the container's namespace)."""
+
+    def __init__(self, fwd: Forwarder, sock: socket.socket, mapping: PortMapping, source: str) -> None:
+        self.fwd, self.sock, self.mapping, self.source = fwd, sock, mapping, source
+        self.closed = False
+
+    def start(self) -> None:
+        target = self._serve_udp if self.mapping.protocol == "udp" else self._serve_tcp
+        threading.Thread(target=target, name=f"listen-{self.mapping.host_port}", daemon=True).start()
+
+    def close(self) -> None:
+        self.closed = True
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
+        self.sock.close()
+
+    def _serve_tcp(self) -> None:
+        nsutil.setns(self.fwd.netns_fd)  # threads started from here inherit the container's namespace
+        while not self.closed:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._handle, args=(conn,), name="conn", daemon=True).start()
+
+    def _targets(self) -> list[tuple[int, str]]:
+        host = self.mapping.target_host
+        if host:
+            infos = socket.getaddrinfo(host, self.mapping.container_port, type=socket.SOCK_STREAM)
+            return [(info[0], str(info[4][0])) for info in infos]
+        targets: list[tuple[int, str]] = [(socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")]
+        if self.fwd.att.ip:
+            targets.append((socket.AF_INET, self.fwd.att.ip))
+        return targets
+
+    def _handle(self, conn: socket.socket) -> None:
+        try:
+            targets = self._targets()
+        except OSError:
+            conn.close()
+            return
+        for family, address in targets:
+            up = socket.socket(family, socket.SOCK_STREAM)
+            try:
+                up.connect((address, self.mapping.container_port))
+            except OSError:
+                up.close()
+                continue
+            relay(conn, up, inline=True)
+            return
+        conn.close()  # nothing listens in the container: the client sees the connection closed
+
+    def _serve_udp(self) -> None:
+        nsutil.setns(self.fwd.netns_fd)
+        peers: dict[tuple[str, int], socket.socket] = {}
+        while not self.closed:
+            try:
+                data, client = self.sock.recvfrom(65535)
+            except OSError:
+                return
+            up = peers.get(client)
+            if up is None:
+                host = self.mapping.target_host or "127.0.0.1"
+                up = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                try:
+                    up.connect((host, self.mapping.container_port))
+                except OSError:
+                    up.close()
+                    continue
+                peers[client] = up
+                threading.Thread(target=self._udp_back, args=(up, client, peers), daemon=True).start()
+            with contextlib.suppress(OSError):
+                up.send(data)
+
+    def _udp_back(
+        self, up: socket.socket, client: tuple[str, int], peers: dict[tuple[str, int], socket.socket]
+    ) -> None:
+        up.settimeout(120.0)
+        try:
+            while not self.closed:
+                data = up.recv(65535)
+                self.sock.sendto(data, client)
+        except OSError:
+            pass
+        finally:
+            peers.pop(client, None)
+            up.close()
+
+
+class Forwarder:
+    """Serves one container's ports until :meth:`stop` (or the container's end, in :meth:`run`)."""
+
+    def __init__(
+        self,
+        att: Attachment,
+        netns_fd: int,
+        listeners: list[tuple[socket.socket, PortMapping]],
+        *,
+        dns_sockets: tuple[socket.socket, socket.socket] | None = None,
+        interval: float = 1.0,
+    ) -> None:
+        self.att, self.netns_fd, self.interval = att, netns_fd, interval
+        self.netns_id = nsutil.netns_identity(netns_fd)
+        self.configured = [_Listener(self, s, m, "configured") for s, m in listeners]
+        self.auto: dict[int, _Listener] = {}
+        self.ignored: set[int] = set()
+        self.skipped: dict[int, str] = {}
+        self.dns_sockets = dns_sockets
+        self.stopping = threading.Event()
+        self.lock = threading.Lock()
+
+    def start(self) -> None:
+        for listener in self.configured:
+            listener.start()
+        if self.dns_sockets is not None and self.att.dns_proxy:
+            from devenv.network.dns import DnsProxy
+
+            DnsProxy(*self.dns_sockets, upstreams=self.att.dns_proxy).start()
+        self.publish()
+        if self.att.policy.auto_forward:
+            threading.Thread(target=self._poll, name="auto-forward", daemon=True).start()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        with self.lock:
+            for listener in [*self.configured, *self.auto.values()]:
+                listener.close()
+            self.auto.clear()
+        with contextlib.suppress(FileNotFoundError):
+            state.ports_path(self.att.container_id).unlink()
+
+    def ports(self) -> PortsState:
+        with self.lock:
+            items = [*self.configured, *self.auto.values()]
+            found = tuple(
+                ForwardedPort(
+                    container_port=ls.mapping.container_port,
+                    host_ip=ls.mapping.host_ip,
+                    host_port=ls.mapping.host_port,
+                    protocol=ls.mapping.protocol,
+                    label=ls.mapping.label,
+                    source="auto" if ls.source == "auto" else "configured",
+                    target_host=ls.mapping.target_host,
+                    on_auto_forward=self._on_auto(ls),
+                )
+                for ls in items
+            )
+            return PortsState(found, tuple(self.skipped.values()))
+
+    def _on_auto(self, listener: _Listener) -> str | None:
+        if listener.source != "auto":
+            return None
+        return attributes_for(listener.mapping.container_port, self.att.policy).on_auto_forward
+
+    def publish(self) -> None:
+        if not self.stopping.is_set():
+            state.save_ports(self.att.container_id, self.ports())
+
+    def _excluded(self) -> set[int]:
+        ports = {ls.mapping.container_port for ls in self.configured if not ls.mapping.target_host}
+        if self.att.dns_proxy:
+            ports.add(53)
+        return ports
+
+    def scan_once(self) -> bool:
+        """Compare the container's listening ports with the auto-forwarded ones; True when something changed."""
+        listeners = procnet.read_listeners(self.netns_fd)
+        listening = {ls.port: ls for ls in listeners if ls.port not in self._excluded()}
+        changed = False
+        with self.lock:
+            for port in [p for p in self.auto if p not in listening]:
+                self.auto.pop(port).close()
+                changed = True
+            self.ignored &= set(listening)
+            for port in [p for p in self.skipped if p not in listening]:
+                del self.skipped[port]
+                changed = True
+            for port, found in sorted(listening.items()):
+                if port in self.auto or port in self.ignored or port in self.skipped:
+                    continue
+                changed |= self._forward_new(port, found)
+        if changed:
+            self.publish()
+        return changed
+
+    def _forward_new(self, port: int, found: procnet.Listener) -> bool:
+        policy = self.att.policy
+        command = procnet.owner_command_line(found.inode, self.netns_id) if has_expressions(policy) else None
+        attrs = attributes_for(port, policy, command)
+        if attrs.on_auto_forward == "ignore":
+            self.ignored.add(port)
+            return False
+        mapping = PortMapping(
+            port,
+            port,
+            label=attrs.label,
+            require_local_port=attrs.require_local_port,
+            elevate_if_needed=attrs.elevate_if_needed,
+        )
+        try:
+            sock, bound = hostports.bind(mapping)
+        except NetworkError as exc:
+            self.skipped[port] = f"container port {port} not forwarded: {exc.message}"
+            return True
+        listener = _Listener(self, sock, bound, "auto")
+        self.auto[port] = listener
+        listener.start()
+        return True
+
+    def _poll(self) -> None:
+        while not self.stopping.wait(self.interval):
+            try:
+                self.scan_once()
+            except (OSError, DevenvError) as exc:
+                print(f"auto-forward scan failed: {exc}", file=sys.stderr, flush=True)
+
+    def run(self, pidfd: int | None, netns_path: str, wakeup: int | None = None) -> None:
+        """Serve until the container ends (``pidfd`` readable, or ``netns_path`` no longer this namespace),
+        :meth:`stop`, or ``wakeup`` (a pipe's read end) becomes readable."""
+        self.start()
+        watch = [fd for fd in (pidfd, wakeup) if fd is not None]
+        try:
+            while not self.stopping.is_set():
+                timeout = 3600.0 if pidfd is not None else max(self.interval, 0.5)
+                ready, _, _ = select.select(watch, [], [], timeout) if watch else ([], [], self.stopping.wait(timeout))
+                if ready or (pidfd is None and not self._same_netns(netns_path)):
+                    return
+        finally:
+            self.stop()
+
+    def _same_netns(self, path: str) -> bool:
+        try:
+            return nsutil.netns_identity(path) == self.netns_id
+        except OSError:
+            return False
+
+
+def spawn(
+    att: Attachment,
+    netns_fd: int,
+    listeners: list[tuple[socket.socket, PortMapping]],
+    dns_sockets: tuple[socket.socket, socket.socket] | None,
+    pidfd: int | None,
+) -> tuple[int, int | None]:
+    """Start the forwarder process for ``att`` (detached, own session); returns its pid and start time."""
+    import subprocess
+
+    argv = [sys.executable, "-m", "devenv.network.forwarder", att.container_id, "--netns-fd", str(netns_fd)]
+    fds = [netns_fd]
+    for index, (sock, _) in enumerate(listeners):
+        argv += ["--listen", f"{sock.fileno()}={index}"]
+        fds.append(sock.fileno())
+    if dns_sockets is not None:
+        argv += ["--dns-fds", f"{dns_sockets[0].fileno()},{dns_sockets[1].fileno()}"]
+        fds += [s.fileno() for s in dns_sockets]
+    if pidfd is not None:
+        argv += ["--pidfd", str(pidfd)]
+        fds.append(pidfd)
+    log = state.log_path(att.container_id)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "ab") as logf:
+        proc = subprocess.Popen(
+            [*argv, "--daemon"],
+            pass_fds=fds,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=logf,
+            start_new_session=True,
+        )
+    out, _ = proc.communicate(timeout=30)
+    if proc.returncode != 0 or not out.strip().isdigit():
+        tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+        raise NetworkError(f"the port forwarder for {att.container_id} did not start", detail=tail)
+    pid = int(out.strip())
+    return pid, start_time(pid)
+
+
+def start_time(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def stop(pid: int, started: int | None, timeout: float = 5.0) -> None:
+    """Stop a forwarder if ``pid`` is still that process (same start time); wait until it is gone."""
+    pidfd = nsutil.pidfd_open(pid)
+    if pidfd is None:
+        return
+    try:
+        if start_time(pid) != started:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            signal.pidfd_send_signal(pidfd, signal.SIGTERM)
+        ready, _, _ = select.select([pidfd], [], [], timeout)
+        if not ready:
+            with contextlib.suppress(ProcessLookupError):
+                signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+            select.select([pidfd], [], [], timeout)
+        with contextlib.suppress(ChildProcessError, OSError):
+            os.waitpid(pid, os.WNOHANG)
+    finally:
+        os.close(pidfd)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m devenv.network.forwarder")
+    parser.add_argument("container_id")
+    parser.add_argument("--netns-fd", type=int)
+    parser.add_argument("--listen", action="append", default=[], help="FD=INDEX of the configured mapping")
+    parser.add_argument("--dns-fds", default="")
+    parser.add_argument("--pidfd", type=int)
+    parser.add_argument("--daemon", action="store_true", help="fork; print the forwarder's pid; exit")
+    args = parser.parse_args(argv)
+    if args.daemon:
+        child = os.fork()
+        if child:
+            sys.stdout.write(f"{child}\n")
+            sys.stdout.flush()
+            os._exit(0)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
+        os.close(devnull)
+    att = state.load(args.container_id)
+    if att is None:
+        print(f"no network attachment for {args.container_id}", file=sys.stderr)
+        return 1
+    netns_fd = args.netns_fd if args.netns_fd is not None else nsutil.open_netns(att.netns)
+    listeners: list[tuple[socket.socket, PortMapping]] = []
+    if args.listen:
+        for spec in args.listen:
+            fd, index = (int(x) for x in spec.split("="))
+            listeners.append((socket.socket(fileno=fd), att.ports[index]))
+    else:
+        for mapping in att.ports:
+            try:
+                listeners.append(hostports.bind(mapping))
+            except NetworkError as exc:
+                print(exc.render(), file=sys.stderr, flush=True)
+        state.save(replace(att, ports=tuple(m for _, m in listeners), forwarder_pid=os.getpid()))
+    dns = None
+    if args.dns_fds:
+        udp, tcp = (int(x) for x in args.dns_fds.split(","))
+        dns = (socket.socket(fileno=udp), socket.socket(fileno=tcp))
+    from devenv.network import settings
+
+    fwd = Forwarder(att, netns_fd, listeners, dns_sockets=dns, interval=settings.load().autoforward_interval)
+    wake_r, wake_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+    signal.signal(signal.SIGTERM, lambda *_: os.write(wake_w, b"x"))
+    signal.signal(signal.SIGINT, lambda *_: os.write(wake_w, b"x"))
+    fwd.run(args.pidfd, att.netns, wake_r)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
