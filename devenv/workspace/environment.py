@@ -1,0 +1,103 @@
+"""The environment of tool processes: userEnvProbe (once per container start, cached) + remoteEnv.
+
+``userEnvProbe`` (``none`` / ``loginShell`` / ``interactiveShell`` / ``loginInteractiveShell``, the
+default) starts the remote user's shell the way a terminal would and reads the environment it ends up
+with (``cat /proc/self/environ`` between two marks, as the reference does). ``remoteEnv`` goes on top,
+its ``${containerEnv:VAR[:default]}`` references resolved against the container's environment.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Mapping
+
+PROBES = ("none", "loginShell", "interactiveShell", "loginInteractiveShell")
+DEFAULT_PROBE = "loginInteractiveShell"
+PROBE_TIMEOUT = 10.0
+
+_FLAGS = {"loginInteractiveShell": "-lic", "loginShell": "-lc", "interactiveShell": "-ic", "none": "-c"}
+
+
+def probe_command(shell: str, probe: str, mark: str | None = None) -> tuple[list[str], str]:
+    """The argv that prints the shell's environment between two marks, and the mark."""
+    mark = mark or uuid.uuid4().hex
+    flag = _FLAGS.get(probe, "-lic")
+    command = f"echo -n {mark}; cat /proc/self/environ; echo -n {mark}"
+    name = shell.rsplit("/", 1)[-1]
+    if re.fullmatch(r"pwsh(-preview)?", name):
+        args = ["-Login", "-Command"] if probe in ("loginInteractiveShell", "loginShell") else ["-Command"]
+        return [shell, *args, command], mark
+    return [shell, flag, command], mark
+
+
+def parse_probe_output(output: bytes, mark: str) -> dict[str, str] | None:
+    """The variables printed between the marks (None when the marks are missing: the probe failed)."""
+    text = output.decode("utf-8", "replace")
+    start = text.find(mark)
+    end = text.find(mark, start + len(mark)) if start != -1 else -1
+    if start == -1 or end == -1:
+        return None
+    env: dict[str, str] = {}
+    for item in text[start + len(mark) : end].split("\0"):
+        key, sep, value = item.partition("=")
+        if sep and key:
+            env[key] = value
+    env.pop("PWD", None)  # the reference drops only PWD
+    return env
+
+
+def merge_paths(shell_path: str, container_path: str, root_user: bool) -> str:
+    """The reference's PATH merge: container entries the shell dropped come back in their place
+    (``sbin`` folders only for root)."""
+    result = shell_path.split(":")
+    insert_at = 0
+    for entry in container_path.split(":"):
+        if entry in result:
+            insert_at = result.index(entry) + 1
+        elif root_user or not re.search(r"/sbin(/|$)", entry):
+            result.insert(insert_at, entry)
+            insert_at += 1
+    return ":".join(result)
+
+
+_CONTAINER_ENV = re.compile(r"\$\{containerEnv:([^}:]*)(?::([^}]*))?\}")
+
+
+def substitute_container_env(value: str, container_env: Mapping[str, str]) -> str:
+    """``${containerEnv:VAR}`` → the container's VAR (empty when unset); ``${containerEnv:VAR:default}``."""
+
+    def repl(m: re.Match[str]) -> str:
+        name, default = m.group(1), m.group(2)
+        found = container_env.get(name)
+        if found is not None:
+            return found
+        return default.split(":", 1)[0] if default is not None else ""
+
+    return _CONTAINER_ENV.sub(repl, value)
+
+
+def remote_environment(
+    probed: Mapping[str, str],
+    remote_env: Mapping[str, str | None],
+    container_env: Mapping[str, str],
+    extra: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """probed shell env, then ``--remote-env``, then the config's ``remoteEnv`` (``null`` leaves a variable out)."""
+    env = dict(probed)
+    env.update(extra or {})
+    for key, item in remote_env.items():
+        if item is None:
+            env.pop(key, None)
+        else:
+            env[key] = substitute_container_env(item, container_env)
+    return env
+
+
+def env_list_to_dict(items: tuple[str, ...] | list[str]) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if sep:
+            env[key] = value
+    return env

@@ -1,0 +1,209 @@
+"""Lifecycle commands: the three forms, parallel entries, live prefixed output, and the order of hooks.
+
+* string → ``/bin/sh -c``; array → run directly (no shell); object ``{name: string|array}`` → every
+  entry in parallel, all must succeed.
+* For one hook, the features' commands run first (install order), then devcontainer.json's.
+* A failure stops every later command and hook; the error names the hook, the entry and the origin.
+* Output is streamed line by line as ``hook.output`` events, prefixed with the hook (and entry) name.
+
+Running a command is delegated to a :data:`CommandRunner` (the container's exec, or the host for
+``initializeCommand``), so this module is pure orchestration and is unit-tested with a fake runner.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from devenv.errors import LifecycleCommandFailed
+from devenv.events import NULL, Reporter
+
+CommandEntry = str | Sequence[str]
+LifecycleCommand = str | Sequence[str] | Mapping[str, CommandEntry]
+"""A string (``/bin/sh -c``), an argv (no shell) or ``{name: command}`` (parallel); lists or tuples."""
+
+CONTAINER_HOOKS = (
+    "onCreateCommand",
+    "updateContentCommand",
+    "postCreateCommand",
+    "postStartCommand",
+    "postAttachCommand",
+)
+ALL_HOOKS = ("initializeCommand", *CONTAINER_HOOKS)
+CREATE_HOOKS = CONTAINER_HOOKS[:3]
+
+OutputLine = Callable[[bytes], None]
+CommandRunner = Callable[[Sequence[str], OutputLine], int]
+"""Runs ``argv`` to completion, passing its output (stdout+stderr) line by line; returns the exit code."""
+
+
+@dataclass(frozen=True)
+class HookCommand:
+    """One command of a hook and where it comes from (``devcontainer.json`` or a feature id)."""
+
+    origin: str
+    command: LifecycleCommand
+
+
+def is_empty(command: LifecycleCommand | None) -> bool:
+    if command is None:
+        return True
+    if isinstance(command, str):
+        return not command.strip()
+    return len(command) == 0
+
+
+def argv_of(command: CommandEntry) -> list[str]:
+    return ["/bin/sh", "-c", command] if isinstance(command, str) else list(command)
+
+
+def _origin_text(origin: str) -> str:
+    return origin if origin == "devcontainer.json" else f"feature '{origin}'"
+
+
+class _Failure(Exception):
+    def __init__(self, label: str, code: int, tail: list[str]) -> None:
+        super().__init__(label)
+        self.label = label
+        self.code = code
+        self.tail = tail
+
+
+def _run_one(
+    run: CommandRunner, argv: list[str], hook: str, label: str, prefix: str, reporter: Reporter, lock: threading.Lock
+) -> None:
+    tail: list[str] = []
+
+    def on_line(raw: bytes) -> None:
+        line = raw.decode("utf-8", "replace").rstrip("\r\n")
+        tail.append(line)
+        del tail[:-20]
+        with lock:
+            reporter.event("hook.output", hook=hook, source=label, line=line, message=f"[{prefix}] {line}")
+
+    try:
+        code = run(argv, on_line)
+    except FileNotFoundError:
+        code = 127
+    if code != 0:
+        raise _Failure(label, code, tail)
+
+
+def run_hook_command(
+    hook: str, entry: HookCommand, run: CommandRunner, reporter: Reporter = NULL, *, max_parallel: int = 8
+) -> None:
+    """Run one command of ``hook`` (any of the three forms). Raises LifecycleCommandFailed."""
+    command = entry.command
+    if is_empty(command):
+        return
+    origin = _origin_text(entry.origin)
+    lock = threading.Lock()
+    reporter.event("hook.start", hook=hook, origin=entry.origin, message=f"Running the {hook} from {origin}...")
+    try:
+        if isinstance(command, Mapping):
+            items = [(name, cmd) for name, cmd in command.items() if not is_empty(cmd)]
+            with ThreadPoolExecutor(max_workers=max(1, min(max_parallel, len(items)))) as pool:
+                futures = [
+                    pool.submit(
+                        _run_one,
+                        run,
+                        argv_of(cmd),
+                        hook,
+                        f"{name} of {hook} from {origin}",
+                        f"{hook}:{name}",
+                        reporter,
+                        lock,
+                    )
+                    for name, cmd in items
+                ]
+                failures = []
+                for fut in futures:  # wait for all of them, as the reference does, then report the first
+                    exc = fut.exception()
+                    if exc is not None:
+                        failures.append(exc)
+            if failures:
+                raise failures[0]
+        else:
+            _run_one(run, argv_of(command), hook, f"{hook} from {origin}", hook, reporter, lock)
+    except _Failure as failure:
+        reporter.event(
+            "hook.failed",
+            hook=hook,
+            source=failure.label,
+            exit_code=failure.code,
+            message=f"{failure.label} failed with exit code {failure.code}. Skipping any further commands.",
+        )
+        raise LifecycleCommandFailed(failure.label, failure.code, detail="\n".join(failure.tail) or None) from None
+    reporter.event("hook.done", hook=hook, origin=entry.origin)
+
+
+def run_hook(hook: str, entries: Sequence[HookCommand], run: CommandRunner, reporter: Reporter = NULL) -> bool:
+    """Run every command of one hook in order (features first, as given). True when any command ran."""
+    ran = False
+    for entry in entries:
+        if not is_empty(entry.command):
+            run_hook_command(hook, entry, run, reporter)
+            ran = True
+    return ran
+
+
+class MarkerStore:
+    """Where "this hook already ran for this container (start)" is remembered: inside the container."""
+
+    def read(self) -> dict[str, str]:
+        raise NotImplementedError
+
+    def write(self, hook: str, value: str) -> None:
+        """Remember ``hook`` as done for ``value``; may be buffered until :meth:`flush`."""
+        raise NotImplementedError
+
+    def flush(self) -> None:
+        """Persist buffered writes."""
+        return None
+
+
+@dataclass(frozen=True)
+class LifecyclePlan:
+    """What to run now. ``created``/``started``: the container's creation and start stamps (marker values)."""
+
+    hooks: Mapping[str, Sequence[HookCommand]]
+    created: str
+    started: str
+    wait_for: str = "updateContentCommand"
+    skip_post_create: bool = False  # no hooks at all (the reference's --skip-post-create)
+    skip_post_attach: bool = False
+    skip_non_blocking: bool = False  # stop after the waitFor hook
+
+
+def run_lifecycle(plan: LifecyclePlan, run: CommandRunner, markers: MarkerStore, reporter: Reporter = NULL) -> str:
+    """Run the container hooks that are due, in order; returns ``"done"`` or ``"skipNonBlocking"``.
+
+    onCreate → updateContent → postCreate run once per container (marker = creation stamp), postStart once
+    per start (marker = start stamp), postAttach every time. A marker is written after its hook succeeded,
+    so an interrupted or failed ``up`` resumes with the first hook that did not finish.
+    """
+    if plan.skip_post_create:
+        return "done"
+    if plan.skip_non_blocking and plan.wait_for == "initializeCommand":
+        return "skipNonBlocking"
+    done = markers.read()
+    try:
+        for hook in CONTAINER_HOOKS:
+            entries = plan.hooks.get(hook, ())
+            if any(not is_empty(e.command) for e in entries):
+                markers.flush()  # what finished before is persisted before anything else runs
+            if hook == "postAttachCommand":
+                if not plan.skip_post_attach:
+                    run_hook(hook, entries, run, reporter)
+            else:
+                stamp = plan.started if hook == "postStartCommand" else plan.created
+                if done.get(hook) != stamp:
+                    run_hook(hook, entries, run, reporter)
+                    markers.write(hook, stamp)
+            if plan.skip_non_blocking and plan.wait_for == hook:
+                return "skipNonBlocking"
+        return "done"
+    finally:
+        markers.flush()

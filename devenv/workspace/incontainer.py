@@ -1,0 +1,191 @@
+"""Doing things inside a running workspace container through any :class:`~devenv.runtime.base.Runtime`.
+
+* :func:`capture` / :func:`stream`: run a command and get its output (all at once, or line by line).
+* :class:`ContainerMarkers`: the lifecycle markers, kept as root under ``/var/devenv/markers``.
+* :func:`system_setup`: one root shell script at first start: updateRemoteUserUID, the /etc/environment
+  and /etc/profile patches the reference makes, and the remote user's passwd entry.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from devenv.runtime.base import ExecIO, ExecSpec, Runtime
+from devenv.workspace.hooks import CommandRunner, MarkerStore, OutputLine
+from devenv.workspace.users import PasswdEntry, parse_passwd_line, uid_update_script
+
+MARKER_DIR = "/var/devenv/markers"
+SYSTEM_DIR = "/var/devcontainer"  # the reference's system data folder: its patch markers live here too
+
+
+def stream(
+    runtime: Runtime,
+    container_id: str,
+    argv: Sequence[str],
+    on_line: OutputLine,
+    *,
+    user: str = "",
+    workdir: str = "",
+    env: Mapping[str, str] | None = None,
+) -> int:
+    """Run ``argv`` in the container; stdout+stderr go to ``on_line`` line by line. Returns the exit code."""
+    read_fd, write_fd = os.pipe()
+    result: list[int] = []
+    errors: list[BaseException] = []
+    spec = ExecSpec(tuple(argv), env=tuple(f"{k}={v}" for k, v in (env or {}).items()), user=user, workdir=workdir)
+
+    def worker() -> None:
+        try:
+            with open(os.devnull, "rb") as devnull, os.fdopen(write_fd, "wb", buffering=0) as out:
+                result.append(runtime.exec(container_id, spec, ExecIO(stdin=devnull, stdout=out, stderr=out)))
+        except BaseException as exc:  # re-raised in the caller's thread
+            errors.append(exc)
+
+    thread = threading.Thread(target=worker, daemon=True)
+    thread.start()
+    with os.fdopen(read_fd, "rb") as reader:
+        for line in iter(reader.readline, b""):
+            on_line(line)
+    thread.join()
+    if errors:
+        raise errors[0]
+    return result[0]
+
+
+def capture(
+    runtime: Runtime,
+    container_id: str,
+    argv: Sequence[str],
+    *,
+    user: str = "",
+    workdir: str = "",
+    env: Mapping[str, str] | None = None,
+) -> tuple[int, bytes]:
+    chunks: list[bytes] = []
+    code = stream(runtime, container_id, argv, chunks.append, user=user, workdir=workdir, env=env)
+    return code, b"".join(chunks)
+
+
+def runner(runtime: Runtime, container_id: str, *, user: str, workdir: str, env: Mapping[str, str]) -> CommandRunner:
+    """A hook runner bound to a user, a working folder and an environment."""
+
+    def run(argv: Sequence[str], on_line: Callable[[bytes], None]) -> int:
+        return stream(runtime, container_id, argv, on_line, user=user, workdir=workdir, env=env)
+
+    return run
+
+
+class ContainerMarkers(MarkerStore):
+    """Hook markers as files ``/var/devenv/markers/<hook>`` holding the stamp they were written for."""
+
+    def __init__(self, runtime: Runtime, container_id: str, initial: Mapping[str, str] | None = None) -> None:
+        self.runtime = runtime
+        self.container_id = container_id
+        self._known = dict(initial) if initial is not None else None
+        self._pending: dict[str, str] = {}
+
+    def read(self) -> dict[str, str]:
+        if self._known is None:
+            script = (
+                f"cd {MARKER_DIR} 2>/dev/null || exit 0; "
+                'for f in *; do [ -f "$f" ] && printf "%s=%s\\n" "$f" "$(cat "$f")"; done'
+            )
+            code, out = capture(self.runtime, self.container_id, ["/bin/sh", "-c", script], user="root")
+            self._known = parse_markers(out.decode("utf-8", "replace")) if code == 0 else {}
+        return dict(self._known)
+
+    def write(self, hook: str, value: str) -> None:
+        self._pending[hook] = value
+
+    def flush(self) -> None:
+        if not self._pending:
+            return
+        lines = [f"mkdir -p {MARKER_DIR}"]
+        for hook, value in self._pending.items():
+            target = f"{MARKER_DIR}/{hook}"
+            lines.append(f"printf %s {shlex.quote(value)} > {target}.tmp && mv -f {target}.tmp {target}")
+        code, out = capture(self.runtime, self.container_id, ["/bin/sh", "-c", " && ".join(lines)], user="root")
+        if code != 0:
+            from devenv.errors import WorkspaceError
+
+            raise WorkspaceError(
+                "cannot record which lifecycle hooks ran (writing markers in the container failed)",
+                detail=out.decode("utf-8", "replace"),
+            )
+        if self._known is not None:
+            self._known.update(self._pending)
+        self._pending.clear()
+
+
+def parse_markers(text: str) -> dict[str, str]:
+    markers = {}
+    for line in text.splitlines():
+        name, sep, value = line.partition("=")
+        if sep:
+            markers[name] = value
+    return markers
+
+
+@dataclass(frozen=True)
+class SetupResult:
+    passwd: PasswdEntry | None  # the remote user's entry (after any UID update)
+    markers: dict[str, str]
+    messages: tuple[str, ...]  # what the uid update did
+
+
+def system_setup_script(
+    remote_user: str,
+    container_env: Mapping[str, str],
+    *,
+    uid_update: tuple[int, int] | None,
+    protected: tuple[str, ...] = (),
+) -> str:
+    """The root script run once per start before any hook; its output is parsed by :func:`parse_setup`."""
+    parts = ["set -u"]
+    if uid_update is not None:
+        parts.append(
+            "(" + uid_update_script(remote_user, uid_update[0], uid_update[1], protected) + ") | sed 's/^/msg:/'"
+        )
+    env_lines = "".join(f'\n{k}="{v}"' for k, v in container_env.items())
+    parts.append(
+        f"""mkdir -p {SYSTEM_DIR}
+if [ ! -f {SYSTEM_DIR}/.patchEtcEnvironmentMarker ]; then
+  : > {SYSTEM_DIR}/.patchEtcEnvironmentMarker
+  cat >> /etc/environment <<'devenvEtcEnvironmentEOF'
+{env_lines}
+devenvEtcEnvironmentEOF
+fi
+if [ ! -f {SYSTEM_DIR}/.patchEtcProfileMarker ]; then
+  : > {SYSTEM_DIR}/.patchEtcProfileMarker
+  [ -f /etc/profile ] && sed -i -E 's/((^|\\s)PATH=)([^\\$]*)$/\\1${{PATH:-\\3}}/g' /etc/profile || true
+fi"""
+    )
+    user = shlex.quote(remote_user.split(":", 1)[0])
+    parts.append(
+        f"""U={user}
+P=$( (command -v getent >/dev/null 2>&1 && getent passwd "$U") \\
+  || awk -F: -v u="$U" '$1 == u {{ print; exit }}' /etc/passwd)
+[ -n "$P" ] || P=$(awk -F: -v u="$U" '$3 == u {{ print; exit }}' /etc/passwd)
+printf 'passwd:%s\\n' "$P" | head -n 1
+cd {MARKER_DIR} 2>/dev/null && for f in *; do [ -f "$f" ] && printf "marker:%s=%s\\n" "$f" "$(cat "$f")"; done
+exit 0"""
+    )
+    return "\n".join(parts)
+
+
+def parse_setup(text: str) -> SetupResult:
+    passwd = None
+    markers: dict[str, str] = {}
+    messages = []
+    for line in text.splitlines():
+        if line.startswith("passwd:"):
+            passwd = parse_passwd_line(line[len("passwd:") :])
+        elif line.startswith("marker:"):
+            markers.update(parse_markers(line[len("marker:") :]))
+        elif line.startswith("msg:"):
+            messages.append(line[len("msg:") :])
+    return SetupResult(passwd, markers, tuple(messages))
