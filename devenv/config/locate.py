@@ -1,0 +1,150 @@
+"""Find a workspace's devcontainer.json, and where the workspace goes inside the container.
+
+Lookup order under the workspace folder (the first that is a file wins):
+``.devcontainer/devcontainer.json``, ``.devcontainer.json``, then
+``.devcontainer/<folder>/devcontainer.json`` — when several sub-folders hold one, the user must
+choose with ``--config``.
+
+The default workspace mount follows the reference: the enclosing git repository's top folder is
+mounted at ``/workspaces/<its name>`` and the workspace folder is the matching sub-folder, so that
+git works inside the container.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from devenv.config.substitute import posix_basename
+from devenv.errors import ConfigError
+
+WELL_KNOWN = (".devcontainer/devcontainer.json", ".devcontainer.json")
+
+
+def absolute(path: str | os.PathLike[str], cwd: str | None = None) -> str:
+    """Node's ``path.resolve(cwd, path)``: absolute and normalised, symlinks kept."""
+    return os.path.normpath(os.path.join(cwd or os.getcwd(), os.fspath(path)))
+
+
+def candidates(workspace_folder: str) -> list[str]:
+    """Every devcontainer.json the lookup would consider, in order of preference."""
+    found = [os.path.join(workspace_folder, name) for name in WELL_KNOWN]
+    found = [path for path in found if os.path.isfile(path)]
+    if found:
+        return found
+    folder = os.path.join(workspace_folder, ".devcontainer")
+    try:
+        names = sorted(os.listdir(folder))
+    except OSError:
+        return []
+    return [path for name in names if os.path.isfile(path := os.path.join(folder, name, "devcontainer.json"))]
+
+
+def locate(workspace_folder: str) -> str:
+    """The config file of a workspace, or a :class:`ConfigError` saying what was looked for."""
+    if not os.path.isdir(workspace_folder):
+        raise ConfigError(
+            "the workspace folder does not exist or is not a folder",
+            path=workspace_folder,
+            remedy="pass an existing folder with --workspace-folder",
+        )
+    if os.path.isfile(first := os.path.join(workspace_folder, WELL_KNOWN[0])):
+        return first
+    if os.path.isfile(second := os.path.join(workspace_folder, WELL_KNOWN[1])):
+        return second
+    found = candidates(workspace_folder)
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise ConfigError(
+            "no dev container config found (looked for .devcontainer/devcontainer.json, .devcontainer.json "
+            "and .devcontainer/<folder>/devcontainer.json)",
+            path=workspace_folder,
+            remedy="create .devcontainer/devcontainer.json, or pass --config PATH",
+        )
+    listing = "\n".join(f"  {os.path.relpath(p, workspace_folder)}" for p in found)
+    raise ConfigError(
+        f"several dev container configs found; choose one with --config:\n{listing}",
+        path=workspace_folder,
+        remedy=f"devenv ... --config {os.path.relpath(found[0], workspace_folder)}",
+    )
+
+
+def git_root(folder: str) -> str | None:
+    """The top folder of the git work tree holding ``folder`` (``.git`` folder or file), symlinks kept."""
+    current = folder
+    while True:
+        dot_git = os.path.join(current, ".git")
+        if os.path.isdir(dot_git) and os.path.exists(os.path.join(dot_git, "HEAD")):
+            return current
+        if os.path.isfile(dot_git):
+            try:
+                with open(dot_git, encoding="utf-8", errors="replace") as handle:
+                    if handle.read(8) == "gitdir: ":
+                        return current
+            except OSError:
+                pass
+        parent = os.path.dirname(current)
+        if parent == current:
+            return None
+        current = parent
+
+
+@dataclass(frozen=True)
+class WorkspaceConfig:
+    """Where the workspace is in the container, and how it gets there (``--mount`` syntax)."""
+
+    workspace_folder: str | None
+    workspace_mount: Any = None  # a string normally; kept as written when the config sets it
+    has_workspace_mount: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.workspace_folder is not None:
+            out["workspaceFolder"] = self.workspace_folder
+        if self.has_workspace_mount:
+            out["workspaceMount"] = self.workspace_mount
+        return out
+
+
+def default_workspace(
+    local_folder: str | None, config: dict[str, Any], *, mount_git_root: bool = True
+) -> WorkspaceConfig:
+    """The workspace folder and mount before substitution (the reference's ``getWorkspaceConfiguration``)."""
+    if "dockerComposeFile" in config:
+        folder = config.get("workspaceFolder")
+        return WorkspaceConfig(folder if _truthy(folder) else "/", None, False)
+    folder = config.get("workspaceFolder")
+    mount: Any = config.get("workspaceMount")
+    has_mount = "workspaceMount" in config
+    if local_folder is not None and (not _truthy(folder) or not has_mount):
+        host_folder = (git_root(local_folder) if mount_git_root else None) or local_folder
+        name = posix_basename(host_folder)
+        container_folder = f"/workspaces/{name}" if name else "/workspaces"
+        if not _truthy(folder):
+            rel = os.path.relpath(local_folder, host_folder)
+            folder = os.path.normpath(os.path.join(container_folder, rel)) if rel != "." else container_folder
+        if not has_mount:
+            src = f'"source={host_folder}"' if "," in host_folder else f"source={host_folder}"
+            dst = f'"target={container_folder}"' if "," in container_folder else f"target={container_folder}"
+            mount = f"type=bind,{src},{dst}"
+            has_mount = True
+    return WorkspaceConfig(folder, mount, has_mount)
+
+
+def _truthy(value: Any) -> bool:
+    """JavaScript truthiness of a JSON value."""
+    return value not in (None, False, 0, "") and not (isinstance(value, float) and value != value)
+
+
+def load_text(path: str) -> bytes:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        raise ConfigError("dev container config not found", path=path, remedy="check the --config path") from None
+    except IsADirectoryError:
+        raise ConfigError("expected a devcontainer.json file, found a folder", path=path) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read the file: {exc.strerror}", path=path) from None
