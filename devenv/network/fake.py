@@ -107,3 +107,24 @@ class FakeRunner:
 
     def which(self, name: str) -> str | None:
         return f"/usr/sbin/{name}"
+
+
+class FakeFirewall:
+    """Keeps the rules per bridge in a dict; ``ensure``/``remove`` are idempotent like the real ones."""
+
+    name = "fake"
+
+    def __init__(self) -> None:
+        self.rules: dict[str, str] = {}  # bridge -> subnet
+        self.calls: list[str] = []
+
+    def ensure(self, bridge: str, subnet: str) -> None:
+        self.calls.append(f"ensure {bridge} {subnet}")
+        self.rules[bridge] = subnet
+
+    def remove(self, bridge: str, subnet: str) -> None:
+        self.calls.append(f"remove {bridge}")
+        self.rules.pop(bridge, None)
+
+    def installed(self, bridge: str) -> list[str]:
+        return [f"{bridge} {self.rules[bridge]}"] if bridge in self.rules else []

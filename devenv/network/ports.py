@@ -22,7 +22,7 @@ from typing import Any, Literal, cast
 from devenv.errors import ConfigError
 from devenv.runtime.base import OnAutoForward, PortAttributes, PortMapping, PortsPolicy
 
-_FORWARD = re.compile(r"^([a-z0-9-]+):(\d{1,5})$")
+_FORWARD = re.compile(r"^([A-Za-z0-9.-]+):(\d{1,5})$")  # the schema allows [a-z0-9-]; names with dots work too
 _RANGE = re.compile(r"^(\d{1,5})-(\d{1,5})$")
 _APP = re.compile(
     r"^(?:(?P<ip>\[[0-9a-fA-F:.]+\]|[0-9.]+):)??(?:(?P<host>\d{0,5}(?:-\d{1,5})?):)?"
