@@ -7,3 +7,18 @@ workspace).
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from devenv.config.readconf import ReadConfigurationOptions, ReadConfigurationResult
+
+
+# --- config ---
+
+
+def read_configuration(options: ReadConfigurationOptions) -> ReadConfigurationResult:
+    """``devenv read-configuration``: the config after local substitution, in the reference's JSON shape."""
+    from devenv.config.readconf import read_configuration as _read_configuration
+
+    return _read_configuration(options)
