@@ -250,6 +250,8 @@ def attach(
             detach(container_id, network=net)
         raise
     finally:
+        if net is not None and network is None:
+            net.netlink.close()
         for sock, _ in bound:
             sock.close()
         for sock in dns_socks or ():
@@ -270,7 +272,11 @@ def detach(container_id: str, *, network: Network | None = None, reporter: Repor
             conf = replace(conf, bridge=att.bridge)
             network = None
         net = network or Network(conf)
-        net.disconnect(container_id)
+        try:
+            net.disconnect(container_id)
+        finally:
+            if network is None:
+                net.netlink.close()
     state.remove(container_id)
     reporter.event("network.detach", container=container_id, message=f"network: detached {container_id}")
 

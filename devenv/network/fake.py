@@ -86,6 +86,9 @@ class FakeNetlink:
     def default_mtu(self) -> int:
         return self.mtu
 
+    def close(self) -> None:
+        self.calls.append("close")
+
 
 @dataclass
 class FakeResult:

@@ -69,6 +69,10 @@ class Netlink(Protocol):
         """MTU of the interface the default route uses (1500 when there is none)."""
         ...
 
+    def close(self) -> None:
+        """Release the netlink socket (usable again afterwards: it reopens on demand)."""
+        ...
+
 
 def _translate(exc: Exception, what: str) -> NetworkError:
     code = getattr(exc, "code", None)
