@@ -22,3 +22,197 @@ def read_configuration(options: ReadConfigurationOptions) -> ReadConfigurationRe
     from devenv.config.readconf import read_configuration as _read_configuration
 
     return _read_configuration(options)
+
+
+# --- images ---
+# devenv's own image store (issue 4). Heavy modules load inside the functions.
+# For the runtime: get_image(ref) → Image (.config: Env, Cmd, Entrypoint, User, WorkingDir, Labels,
+# ExposedPorts, StopSignal); image_layers(image) → read-only Mounts, lowest first; lease_image/release_image
+# so prune never removes what a container uses. For the builder: devenv.store.commit (layer_from_dir,
+# layer_from_files, commit_image), devenv.store.artifacts (fetch_artifact, push_artifact).
+
+if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import IO, Any
+
+    from devenv.events import Reporter
+    from devenv.oci.descriptor import Descriptor
+    from devenv.snapshots.base import Mount
+    from devenv.store.bootstrap import BootstrapOptions
+    from devenv.store.gc import PruneResult
+    from devenv.store.load import LoadResult
+    from devenv.store.pull import PullOptions
+    from devenv.store.push import PushOptions
+    from devenv.store.store import Image, ImageSummary
+
+
+def _reporter(reporter: Reporter | None) -> Reporter:
+    from devenv.events import NULL
+
+    return reporter if reporter is not None else NULL
+
+
+def pull_image(opts: PullOptions, reporter: Reporter | None = None) -> Image:
+    from devenv.store.pull import pull
+
+    return pull(opts, reporter=_reporter(reporter))
+
+
+def get_image(
+    ref: str, *, pull: str = "missing", platform: str | None = None, reporter: Reporter | None = None
+) -> Image:
+    """The image ``ref`` from the store; ``pull``: "missing" (pull when absent), "always", "never"."""
+    from devenv.errors import ImageNotFound
+    from devenv.oci.descriptor import Platform
+    from devenv.store.pull import PullOptions
+    from devenv.store.pull import pull as do_pull
+    from devenv.store.store import Store
+
+    store = Store()
+    opts = PullOptions(ref, Platform.parse(platform) if platform else None)
+    if pull == "always":
+        return do_pull(opts, store=store, reporter=_reporter(reporter))
+    try:
+        return store.image(ref)
+    except ImageNotFound:
+        if pull == "never":
+            raise
+        return do_pull(opts, store=store, reporter=_reporter(reporter))
+
+
+def image_layers(image: Image) -> list[Mount]:
+    """Read-only bind mounts of the image's layers, lowest first (unpacks any layer not unpacked yet).
+
+    Each ``Mount.source`` is a layer directory in overlayfs format; stack them with
+    ``devenv.snapshots.snapshotter.overlay_mount([Path(m.source) for m in mounts], upper, work)``.
+    """
+    from devenv.store.store import Store
+
+    return Store().layer_mounts(image)
+
+
+def lease_image(owner: str, image: Image) -> None:
+    """Record that ``owner`` (a container ID) uses ``image``: prune and rm keep it until released."""
+    from devenv.store.store import Store
+
+    Store().leases.add(owner, manifests=[image.digest], snapshots=image.chain_ids)
+
+
+def release_image(owner: str) -> None:
+    from devenv.store.store import Store
+
+    Store().leases.release(owner)
+
+
+def push_image(opts: PushOptions, reporter: Reporter | None = None) -> Descriptor:
+    from devenv.store.push import push
+
+    return push(opts, reporter=_reporter(reporter))
+
+
+def list_images() -> list[ImageSummary]:
+    from devenv.store.store import ImageSummary, Store, is_untagged
+
+    out = []
+    for image in Store().images():
+        ref = image.reference
+        if ref is None or is_untagged(image.name):
+            repo, tag = "<none>", "<none>"
+        else:
+            familiar = ref.familiar()
+            repo = familiar.split("@")[0].rsplit(":", 1)[0] if ref.tag else familiar.split("@")[0]
+            tag = ref.tag or "<none>"
+        out.append(
+            ImageSummary(
+                name=image.name if ref is not None else "",
+                repository=repo,
+                tag=tag,
+                id=image.id,
+                digest=image.target.digest,
+                size=image.size,
+                created=image.config.created,
+                platform=str(image.config.platform),
+            )
+        )
+    return out
+
+
+def inspect_image(ref: str) -> dict[str, Any]:
+    """Docker-like ``inspect`` output for an image in the store."""
+    from devenv.oci.reference import parse_reference
+    from devenv.store.store import Store, is_untagged
+
+    store = Store()
+    image = store.image(ref)
+    names = [r.name for r in store.records.all() if r.manifest.digest == image.digest]
+    tagged = [n for n in names if not is_untagged(n)]
+    return {
+        "Id": image.id,
+        "RepoTags": [n for n in tagged if "@" not in n],
+        "RepoDigests": sorted({f"{parse_reference(n).repository}@{image.target.digest}" for n in tagged}),
+        "ManifestDigest": image.digest,
+        "MediaType": image.descriptor.media_type,
+        "Created": image.config.created,
+        "Architecture": image.config.platform.architecture,
+        "Os": image.config.platform.os,
+        "Variant": image.config.platform.variant or None,
+        "Size": image.size,
+        "Config": dict(image.config.raw.get("config") or {}),
+        "RootFS": {"Type": "layers", "Layers": image.diff_ids},
+        "Layers": [layer.to_json() for layer in image.layers],
+        "UsedBy": store.users_of(image),
+    }
+
+
+def remove_images(refs: list[str], *, force: bool = False) -> list[str]:
+    """Remove names; content no image uses any more is freed at once when the store is idle."""
+    import contextlib
+
+    from devenv.errors import DevenvError
+    from devenv.store.gc import prune
+    from devenv.store.store import Store
+
+    store = Store()
+    removed: list[str] = []
+    for ref in refs:
+        removed += store.remove(ref, force=force)
+    with contextlib.suppress(DevenvError):  # another devenv is pulling or building: the next prune frees it
+        prune(store, timeout=0.5)
+    return removed
+
+
+def tag_image(src: str, dest: str) -> str:
+    from devenv.store.store import Store
+
+    return Store().tag(src, dest).name
+
+
+def load_images(source: Path | IO[bytes], *, name: str | None = None, reporter: Reporter | None = None) -> LoadResult:
+    from devenv.store.load import load
+
+    return load(source, name=name, reporter=_reporter(reporter))
+
+
+def save_images(
+    refs: list[str], out: Path | IO[bytes], *, format: str = "docker", reporter: Reporter | None = None
+) -> None:
+    from devenv.store.save import save
+
+    if format not in ("docker", "oci"):
+        from devenv.errors import UsageError
+
+        raise UsageError(f"unknown format {format!r}", remedy="use --format docker or --format oci")
+    save(refs, out, format=format, reporter=_reporter(reporter))  # type: ignore[arg-type]
+
+
+def bootstrap_image(opts: BootstrapOptions, reporter: Reporter | None = None) -> Image:
+    from devenv.store.bootstrap import bootstrap
+
+    return bootstrap(opts, reporter=_reporter(reporter))
+
+
+def prune_images(*, dry_run: bool = False) -> PruneResult:
+    from devenv.store.gc import prune
+    from devenv.store.store import Store
+
+    return prune(Store(), dry_run=dry_run)

@@ -22,7 +22,7 @@ import os
 import shutil
 import stat
 import tarfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Literal
@@ -71,18 +71,31 @@ class Applier:
     """Applies tar entries under ``root`` (which must exist)."""
 
     def __init__(self, root: Path, whiteouts: Whiteouts = "overlay") -> None:
-        self.root = root
+        self.root = str(root)
         self.whiteouts = whiteouts
         self.is_root = os.geteuid() == 0
         self.stats = ApplyStats()
-        self._dir_times: list[tuple[Path, float]] = []
+        self._dir_times: list[tuple[str, float]] = []
         self._created: set[tuple[str, ...]] = set()  # paths this layer wrote (for "apply" opaque dirs)
+        # requested parent parts → (real path, real parts): directories already resolved in this layer
+        self._dirs: dict[tuple[str, ...], tuple[str, tuple[str, ...]]] = {(): (self.root, ())}
+
+    def _path(self, rel: Iterable[str]) -> str:
+        return os.path.join(self.root, *rel)
 
     # -- path resolution inside the root ------------------------------------------------------------
-    def resolve_dir(self, parts: Iterable[str], *, create: bool = True) -> tuple[Path, tuple[str, ...]]:
+    def resolve_dir(self, parts: Sequence[str], *, create: bool = True) -> tuple[str, tuple[str, ...]]:
         """The real directory for ``parts`` under the root, following symlinks as a chroot would."""
-        todo = list(parts)
-        cur: list[str] = []
+        key = tuple(parts)
+        hit = self._dirs.get(key)
+        if hit is not None:
+            return hit
+        start = len(key) - 1
+        while key[:start] not in self._dirs:
+            start -= 1
+        _, base = self._dirs[key[:start]]
+        cur = list(base)
+        todo = list(key[start:])
         hops = 0
         while todo:
             comp = todo.pop(0)
@@ -92,7 +105,7 @@ class Applier:
                 if cur:
                     cur.pop()
                 continue
-            path = self.root.joinpath(*cur, comp)
+            path = self._path([*cur, comp])
             try:
                 st = os.lstat(path)
             except FileNotFoundError:
@@ -113,17 +126,28 @@ class Applier:
             if not stat.S_ISDIR(st.st_mode):
                 raise StoreError(f"layer entry needs {'/'.join([*cur, comp])!r} to be a directory, but it is a file")
             cur.append(comp)
-        return self.root.joinpath(*cur), tuple(cur)
+        result = (self._path(cur), tuple(cur))
+        self._dirs[key] = result
+        return result
 
-    def _remove(self, path: Path) -> None:
+    def _forget(self, rel: tuple[str, ...]) -> None:
+        """Drop cached resolutions that went through ``rel`` (it is being removed or replaced)."""
+        n = len(rel)
+        stale = [k for k, (_, real) in self._dirs.items() if k and (k[:n] == rel or real[:n] == rel)]
+        for k in stale:
+            del self._dirs[k]
+
+    def _remove(self, path: str, rel: tuple[str, ...]) -> bool:
         try:
             st = os.lstat(path)
         except FileNotFoundError:
-            return
+            return False
+        self._forget(rel)
         if stat.S_ISDIR(st.st_mode):
             shutil.rmtree(path)
         else:
             os.unlink(path)
+        return True
 
     # -- entries --------------------------------------------------------------------------------------
     def apply(self, tar: tarfile.TarFile) -> ApplyStats:
@@ -144,16 +168,18 @@ class Applier:
             self._whiteout(parts[:-1], base)
             return
         parent, parent_rel = self.resolve_dir(parts[:-1])
-        path = parent / base
+        path = os.path.join(parent, base)
         rel = (*parent_rel, base)
         try:
             existing = os.lstat(path)
         except FileNotFoundError:
             existing = None
-        if existing is not None and not (member.isdir() and stat.S_ISDIR(existing.st_mode)):
-            self._remove(path)
-        self._created.add(rel)
-        if member.isdir():
+        is_dir = member.isdir()
+        if existing is not None and not (is_dir and stat.S_ISDIR(existing.st_mode)):
+            self._remove(path, rel)
+        if self.whiteouts == "apply":
+            self._created.add(rel)
+        if is_dir:
             if existing is None or not stat.S_ISDIR(existing.st_mode):
                 os.mkdir(path, 0o700)
         elif member.isreg():
@@ -171,21 +197,24 @@ class Applier:
             return
         self._metadata(path, member)
 
-    def _write_file(self, tar: tarfile.TarFile, member: tarfile.TarInfo, path: Path) -> None:
-        src = tar.extractfile(member)
+    def _write_file(self, tar: tarfile.TarFile, member: tarfile.TarInfo, path: str) -> None:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-        with os.fdopen(fd, "wb") as out:
-            if src is not None:
-                _copy(src, out)
+        if member.size:
+            src = tar.extractfile(member)
+            with os.fdopen(fd, "wb") as out:
+                if src is not None:
+                    _copy(src, out)
+        else:
+            os.close(fd)
         self.stats.bytes += member.size
 
-    def _hardlink(self, member: tarfile.TarInfo, path: Path) -> None:
+    def _hardlink(self, member: tarfile.TarInfo, path: str) -> None:
         target_parts = clean_parts(member.linkname, what="hardlink target")
         if not target_parts:
             raise UnsafeLayer(f"layer hardlink {member.name!r} points at the image root; the layer is rejected")
-        tparent, _ = self.resolve_dir(target_parts[:-1], create=False)
-        source = tparent / target_parts[-1]
         try:
+            tparent, _ = self.resolve_dir(target_parts[:-1], create=False)
+            source = os.path.join(tparent, target_parts[-1])
             st = os.lstat(source)
         except FileNotFoundError:
             raise StoreError(
@@ -195,7 +224,7 @@ class Applier:
             raise UnsafeLayer(f"layer hardlink {member.name!r} points at a directory; the layer is rejected")
         os.link(source, path, follow_symlinks=False)
 
-    def _mknod(self, member: tarfile.TarInfo, path: Path) -> bool:
+    def _mknod(self, member: tarfile.TarInfo, path: str) -> bool:
         if member.isfifo():
             os.mkfifo(path, 0o600)
             return True
@@ -207,21 +236,21 @@ class Applier:
             return False
         return True
 
-    def _metadata(self, path: Path, member: tarfile.TarInfo) -> None:
-        is_link = member.issym()
+    def _metadata(self, path: str, member: tarfile.TarInfo) -> None:
         if self.is_root:
             os.lchown(path, member.uid, member.gid)
-        for key, value in member.pax_headers.items():
-            if key.startswith("SCHILY.xattr."):
-                self._setxattr(path, key[len("SCHILY.xattr.") :], value)
-        if not is_link:
+        if member.pax_headers:
+            for key, value in member.pax_headers.items():
+                if key.startswith("SCHILY.xattr."):
+                    self._setxattr(path, key[len("SCHILY.xattr.") :], value)
+        if not member.issym():
             os.chmod(path, member.mode & 0o7777)
         if member.isdir():
             self._dir_times.append((path, float(member.mtime)))
         else:
             os.utime(path, (member.mtime, member.mtime), follow_symlinks=False)
 
-    def _setxattr(self, path: Path, name: str, value: str) -> None:
+    def _setxattr(self, path: str, name: str, value: str) -> None:
         if name.startswith(_FORBIDDEN_XATTR_PREFIXES):
             return
         raw = value.encode("utf-8", "surrogateescape")
@@ -240,16 +269,15 @@ class Applier:
                 else:
                     for child in os.listdir(parent):
                         if (*parent_rel, child) not in self._created:
-                            self._remove(parent / child)
+                            self._remove(os.path.join(parent, child), (*parent_rel, child))
             return  # other .wh..wh. names are aufs metadata
         name = base[len(WHITEOUT_PREFIX) :]
-        clean_parts(name)
         if not name or "/" in name or name in (".", ".."):
             raise UnsafeLayer(f"invalid whiteout {base!r}")
         if self.whiteouts == "overlay":
-            parent, _ = self.resolve_dir(parent_parts)
-            target = parent / name
-            self._remove(target)
+            parent, parent_rel = self.resolve_dir(parent_parts)
+            target = os.path.join(parent, name)
+            self._remove(target, (*parent_rel, name))
             try:
                 os.mknod(target, stat.S_IFCHR | 0o000, os.makedev(0, 0))
             except PermissionError:
@@ -259,10 +287,10 @@ class Applier:
                 ) from None
         else:
             try:
-                parent, _ = self.resolve_dir(parent_parts, create=False)
+                parent, parent_rel = self.resolve_dir(parent_parts, create=False)
             except FileNotFoundError:
                 return
-            self._remove(parent / name)
+            self._remove(os.path.join(parent, name), (*parent_rel, name))
 
     def finish(self) -> None:
         for path, mtime in reversed(self._dir_times):

@@ -30,6 +30,11 @@ from devenv.store.records import ImageRecord, ImageRecords
 _HEX_PREFIX_RE = re.compile(r"^(sha256:)?[a-f0-9]{4,64}$")
 
 
+def is_untagged(name: str) -> bool:
+    """Records of untagged images (loaded without a name) are named by their manifest digest."""
+    return SHA256_RE.match(name) is not None
+
+
 @dataclass(frozen=True)
 class Image:
     """An image in the store, resolved to one platform manifest and its config."""
@@ -69,7 +74,21 @@ class Image:
 
     @property
     def reference(self) -> Reference | None:
-        return parse_reference(self.name) if self.name else None
+        return parse_reference(self.name) if self.name and not is_untagged(self.name) else None
+
+
+@dataclass(frozen=True)
+class ImageSummary:
+    """One row of ``devenv image ls``."""
+
+    name: str  # normalised reference, "" for untagged
+    repository: str  # familiar form ("debian"), "<none>" for untagged
+    tag: str  # "<none>" when pulled by digest / untagged
+    id: str  # config digest
+    digest: str  # manifest (or index) digest
+    size: int  # compressed content bytes
+    created: str  # image creation time (from the config)
+    platform: str
 
 
 class Store:
@@ -126,9 +145,14 @@ class Store:
                     return by_name[str(parsed)], True
                 if parsed.digest:
                     for r in records:
-                        if parse_reference(r.name).repository == parsed.repository and parsed.digest in (
-                            r.target.digest,
-                            r.manifest.digest,
+                        if (
+                            not is_untagged(r.name)
+                            and parse_reference(r.name).repository == parsed.repository
+                            and parsed.digest
+                            in (
+                                r.target.digest,
+                                r.manifest.digest,
+                            )
                         ):
                             return r, True
         if _HEX_PREFIX_RE.match(text):
@@ -174,7 +198,8 @@ class Store:
         return new
 
     def put_record(self, name: str, target: Descriptor, manifest: Descriptor) -> ImageRecord:
-        record = ImageRecord(str(parse_reference(name)) if name else name, target, manifest)
+        """Name ``target``; a name that is a bare digest (``sha256:…``) records an untagged image."""
+        record = ImageRecord(name if SHA256_RE.match(name) else str(parse_reference(name)), target, manifest)
         self.records.put(record)
         return record
 
@@ -208,8 +233,15 @@ class Store:
     def ensure_snapshots(self, image: Image) -> list[str]:
         """Unpack any layer of ``image`` that has no snapshot yet (e.g. after ``load``); returns chain IDs."""
         chain_ids = image.chain_ids
+        if all(self.snapshots.has(c) for c in chain_ids):
+            return chain_ids
+        with self.transaction():
+            self._unpack_missing(image)
+        return chain_ids
+
+    def _unpack_missing(self, image: Image) -> None:
         parent = ""
-        for layer, diff_id, chain_id in zip(image.layers, image.diff_ids, chain_ids, strict=True):
+        for layer, diff_id, chain_id in zip(image.layers, image.diff_ids, image.chain_ids, strict=True):
             if not self.snapshots.has(chain_id):
                 compression = mt.layer_compression(layer.media_type)
                 if compression is None:
@@ -217,7 +249,6 @@ class Store:
                 opener = functools.partial(self.blobs.open, layer.digest)
                 self.snapshots.unpack(chain_id, parent, diff_id, opener, compression)
             parent = chain_id
-        return chain_ids
 
     def layer_mounts(self, image: Image) -> list[Mount]:
         """Read-only bind mounts of the image's layers, lowest first (unpacking what is missing)."""
