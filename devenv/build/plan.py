@@ -37,8 +37,9 @@ def cache_key(inputs: Inputs) -> str:
 class BaseAction:
     """Start from an image (already in the store) or from scratch."""
 
-    ref: str  # "scratch", or the image reference as written (after expansion)
-    digest: str = ""  # manifest digest of the resolved image
+    ref: str  # "scratch", "stage:<name>", or the image reference as written (after expansion)
+    digest: str = ""  # manifest digest of the resolved image (the stage's key for a stage)
+    stage: int = -1  # index of the stage this one continues from
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,9 @@ class RunAction:
     tmpfs: tuple[str, ...] = ()
     files: tuple[InlineFile, ...] = ()
     shell_form: bool = True
+    # Host directories bound into the container (feature content). Not part of the cache key: the
+    # digests of their content are among the step's inputs.
+    binds: tuple[tuple[str, str, bool], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -231,7 +231,7 @@ class _StageBuilder:
             prev = self.done[dep.index]
             self.config = prev.config
             self.parent = prev.key
-            action = BaseAction(ref=f"stage:{dep.name}", digest=prev.key)
+            action = BaseAction(ref=f"stage:{dep.name}", digest=prev.key, stage=dep.index)
             text = f"FROM {dep.name}"
         elif ref.lower() == SCRATCH:
             self.config = ImageConfig()
