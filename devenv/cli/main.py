@@ -18,6 +18,10 @@ def _fast_path(argv: list[str]) -> int | None:
 
         sys.stdout.write(f"devenv {__version__}\n")
         return 0
+    if argv[:1] == ["read-configuration"]:
+        from devenv.cli.config import fast_main
+
+        return fast_main(argv[1:])
     return None
 
 
