@@ -441,6 +441,12 @@ def check(doc: Document) -> Issues:
         if rule is None:
             issues.warn((key,), f'unknown property "{key}"{_suggest(key, TOP_LEVEL)}; it is ignored', key=True)
             continue
+        if entry is None:
+            if key == "workspaceMount":
+                issues.warn((key,), "null: the workspace folder is not mounted into the container")
+            elif key not in ("workspaceFolder", "name", "$schema"):
+                issues.warn((key,), f'null: "{key}" is treated as not set')
+            continue
         rule(issues, (key,), entry)
         if key in LEGACY_PROPERTIES:
             issues.warn(
