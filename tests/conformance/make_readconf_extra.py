@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (case data: long one-line configs are easier to read whole)
 """Generate the extra read-configuration cases and record what the reference tool prints for each.
 
 Usage (needs the reference CLI: ``npm install -g @devcontainers/cli``)::
@@ -47,7 +48,9 @@ CASES: dict[str, dict[str, Any]] = {
         ' "image": "second", "features": {"ghcr.io/x/y/z:1": {"a": "1"}, "ghcr.io/x/y/z:1": {"b": "2"}}}'
     },
     "jsonc-bom-crlf": {"config": CRLF_BOM},
-    "jsonc-unicode-whitespace": {"config": '{\u00a0"image":\u2003"x",\u2028"name":\u3000"caf\u00e9 \\u00e9 \\ud83d\\ude00 😀"\ufeff}'},
+    "jsonc-unicode-whitespace": {
+        "config": '{\u00a0"image":\u2003"x",\u2028"name":\u3000"caf\u00e9 \\u00e9 \\ud83d\\ude00 😀"\ufeff}'
+    },
     "jsonc-numbers": {
         "config": '{"image": "x", "forwardPorts": [3000, 1.0, 8e3], "hostRequirements": {"cpus": 2.0},'
         ' "customizations": {"n": [0.5, -0, 1e-7, 1e21, 123456789012, 1.5e300, -2.25]}}'
@@ -154,8 +157,10 @@ CASES: dict[str, dict[str, Any]] = {
         "config": '{"image": "x", "mounts": ["source=vol,target=/v,type=volume",'
         ' {"type": "bind", "source": "${localWorkspaceFolder}", "target": "/w"}]}'
     },
-    "dockerfile-legacy": {"config": '{"dockerFile": "Dockerfile", "context": "..", "build": {"args": {"A": "${localEnv:SET_VAR}"}}}',
-                          "env": {"SET_VAR": "v"}},
+    "dockerfile-legacy": {
+        "config": '{"dockerFile": "Dockerfile", "context": "..", "build": {"args": {"A": "${localEnv:SET_VAR}"}}}',
+        "env": {"SET_VAR": "v"},
+    },
 }
 
 
