@@ -216,3 +216,198 @@ def prune_images(*, dry_run: bool = False) -> PruneResult:
     from devenv.store.store import Store
 
     return prune(Store(), dry_run=dry_run)
+
+
+# --- workspace ---
+# devenv up / exec / shell / stop / down / rebuild / ls / logs / status / run-user-commands / set-up.
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
+
+    from devenv.workspace.manage import DownResult, StopResult, WorkspaceInfo, WorkspaceRef
+    from devenv.workspace.up import UpOptions, UpResult
+    from devenv.workspace.usercommands import (
+        RunUserCommandsOptions,
+        SetUpOptions,
+        SetUpResult,
+        UserCommandsResult,
+    )
+
+
+def up(opts: UpOptions, reporter: Reporter | None = None) -> UpResult:
+    """``devenv up``: the workspace's container running and set up (created, started or as it is)."""
+    from devenv.workspace.up import up as _up
+
+    return _up(opts, _reporter(reporter))
+
+
+def rebuild(opts: UpOptions, reporter: Reporter | None = None) -> UpResult:
+    """``devenv rebuild``: a new container (and image, rebuilt from the config) for the workspace."""
+    from dataclasses import replace
+
+    from devenv.workspace.up import up as _up
+
+    return _up(replace(opts, remove_existing_container=True), _reporter(reporter))
+
+
+def exec_in_workspace(
+    argv: Sequence[str],
+    *,
+    workspace_folder: str | None = None,
+    config: str | None = None,
+    id_labels: Sequence[str] = (),
+    remote_env: dict[str, str] | None = None,
+    tty: bool | None = None,
+) -> int:
+    """``devenv exec``: run ``argv`` in the workspace (the caller's stdio); returns its exit code."""
+    from devenv.workspace.access import resolve_target, run
+
+    return run(resolve_target(workspace_folder, config, id_labels), argv, tty=tty, remote_env=remote_env)
+
+
+def shell_in_workspace(
+    workspace_folder: str | None = None, config: str | None = None, id_labels: Sequence[str] = ()
+) -> int:
+    """``devenv shell``: the remote user's login shell in the workspace folder."""
+    from devenv.workspace.access import resolve_target, run
+
+    return run(resolve_target(workspace_folder, config, id_labels), [], login_shell=True)
+
+
+def stop_workspace(ref: WorkspaceRef, *, force: bool = False, reporter: Reporter | None = None) -> StopResult:
+    from devenv.workspace.manage import stop
+
+    return stop(ref, force=force, reporter=_reporter(reporter))
+
+
+def down_workspace(ref: WorkspaceRef, *, volumes: bool = False, reporter: Reporter | None = None) -> DownResult:
+    from devenv.workspace.manage import down
+
+    return down(ref, volumes=volumes, reporter=_reporter(reporter))
+
+
+def list_workspaces(runtimes: Sequence[str] | None = None) -> list[WorkspaceInfo]:
+    from devenv.workspace.manage import ls
+
+    return ls(runtimes)
+
+
+def workspace_status(ref: WorkspaceRef) -> WorkspaceInfo:
+    from devenv.workspace.manage import status
+
+    return status(ref)
+
+
+def workspace_logs(ref: WorkspaceRef, *, follow: bool = False) -> Iterator[bytes]:
+    from devenv.workspace.manage import logs
+
+    return logs(ref, follow=follow)
+
+
+def run_user_commands(opts: RunUserCommandsOptions, reporter: Reporter | None = None) -> UserCommandsResult:
+    from devenv.workspace.usercommands import run_user_commands as _run
+
+    return _run(opts, _reporter(reporter))
+
+
+def set_up(opts: SetUpOptions, reporter: Reporter | None = None) -> SetUpResult:
+    from devenv.workspace.usercommands import set_up as _set_up
+
+    return _set_up(opts, _reporter(reporter))
+
+
+# --- containers ---
+# devenv's own container runtime (issue 5): `devenv container ...` and `devenv volume ...`.
+# The Runtime itself is devenv.runtime.embedded.runtime.EmbeddedRuntime (the base.Runtime protocol plus
+# start_attached, wait, log_records, rootfs_changes); these functions are what the CLI calls.
+
+if TYPE_CHECKING:
+    from devenv.runtime.base import Container, ExecIO, ExecSpec
+    from devenv.runtime.embedded.run import RunOptions, RunResult
+    from devenv.runtime.embedded.runtime import EmbeddedRuntime
+    from devenv.runtime.embedded.volumes import Volume
+
+
+def container_runtime(reporter: Reporter | None = None) -> EmbeddedRuntime:
+    from devenv.runtime.embedded.runtime import EmbeddedRuntime
+
+    return EmbeddedRuntime(reporter=_reporter(reporter))
+
+
+def run_container(opts: RunOptions, reporter: Reporter | None = None) -> RunResult:
+    """``devenv container run``: create and start; attached (the caller's stdio) unless ``opts.detach``."""
+    from devenv.runtime.embedded import run
+
+    return run.run(container_runtime(reporter), opts)
+
+
+def create_container(opts: RunOptions, reporter: Reporter | None = None) -> Container:
+    from devenv.runtime.embedded import run
+
+    return run.create(container_runtime(reporter), opts)
+
+
+def start_container(id_or_name: str, reporter: Reporter | None = None) -> Container:
+    return container_runtime(reporter).start(id_or_name)
+
+
+def stop_container(id_or_name: str, timeout: float | None = None, reporter: Reporter | None = None) -> Container:
+    return container_runtime(reporter).stop(id_or_name, timeout)
+
+
+def remove_container(
+    id_or_name: str, *, force: bool = False, volumes: bool = False, reporter: Reporter | None = None
+) -> None:
+    container_runtime(reporter).remove(id_or_name, force=force, volumes=volumes)
+
+
+def list_containers(*, all: bool = False, labels: dict[str, str] | None = None) -> list[Container]:
+    return container_runtime().list(labels, all=all)
+
+
+def get_container(id_or_name: str) -> Container:
+    return container_runtime().get(id_or_name)
+
+
+def exec_in_container(id_or_name: str, spec: ExecSpec, io: ExecIO | None = None) -> int:
+    """Run a process in a running container (the caller's stdio unless ``io``); its exit code."""
+    return container_runtime().exec(id_or_name, spec, io)
+
+
+def container_logs(id_or_name: str, *, follow: bool = False) -> Iterator[tuple[int, float, bytes]]:
+    """``(stream, unix time, data)`` records; stream 1 = stdout, 2 = stderr. ``follow``: until it stops."""
+    return container_runtime().log_records(id_or_name, follow=follow)
+
+
+def inspect_container(id_or_name: str) -> dict[str, Any]:
+    """Docker-like ``inspect`` output."""
+    from devenv.runtime.embedded.inspect import inspect
+
+    return inspect(container_runtime(), id_or_name)
+
+
+def list_volumes() -> list[Volume]:
+    from devenv.paths import data_root
+    from devenv.runtime.embedded import volumes
+
+    return volumes.list_all(str(data_root()))
+
+
+def create_volume(name: str) -> Volume:
+    from devenv.paths import data_root
+    from devenv.runtime.embedded import volumes
+
+    return volumes.ensure(str(data_root()), name)
+
+
+def remove_volume(name: str) -> None:
+    """Remove a volume no container uses (the containers using it are named in the error)."""
+    from devenv.errors import ContainerError
+    from devenv.paths import data_root
+    from devenv.runtime.embedded import volumes
+
+    users = container_runtime().volume_users(name)
+    try:
+        volumes.remove(str(data_root()), name, users)
+    except volumes.VolumeError as exc:
+        raise ContainerError(str(exc)) from None

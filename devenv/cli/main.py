@@ -22,6 +22,14 @@ def _fast_path(argv: list[str]) -> int | None:
         from devenv.cli.config import fast_main
 
         return fast_main(argv[1:])
+    if argv[:1] == ["exec"]:
+        from devenv.cli.workspace_fast import fast_exec
+
+        return fast_exec(argv[1:])
+    if argv[:1] == ["container"] and argv[1:2] in (["run"], ["create"], ["exec"]):
+        from devenv.cli.container_fast import main as container_main
+
+        return container_main(argv[1:])
     return None
 
 

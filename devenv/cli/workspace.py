@@ -1,9 +1,352 @@
-"""CLI: workspace commands."""
+"""CLI: workspace commands — up, exec, shell, stop, down, rebuild, ls, logs, status, run-user-commands, set-up.
+
+Flags are shaped like the reference CLI's (``devcontainer up --workspace-folder ...``); ``up`` prints the
+reference's result object on stdout (``{"outcome": "success", "containerId", ...}``, or an error object
+and a non-zero exit). ``exec`` normally never gets here: :mod:`devenv.cli.workspace_fast` runs it
+without typer.
+"""
 
 from __future__ import annotations
 
+import sys
+from typing import Annotated, Any
+
 import typer
+
+from devenv.cli import output
+
+FolderOpt = Annotated[
+    str | None, typer.Option("--workspace-folder", help="The workspace folder (default: the current folder).")
+]
+ConfigOpt = Annotated[str | None, typer.Option("--config", help="devcontainer.json path (default: looked up).")]
+IdLabelOpt = Annotated[
+    list[str] | None, typer.Option("--id-label", help="name=value label identifying the container (repeatable).")
+]
+RuntimeOpt = Annotated[
+    str | None,
+    typer.Option("--runtime", help="embedded or docker (default: $DEVENV_RUNTIME, else embedded).", envvar=None),
+]
+LogFormatOpt = Annotated[str | None, typer.Option("--log-format", help="text or json.")]
+RemoteEnvOpt = Annotated[
+    list[str] | None, typer.Option("--remote-env", help="name=value added to the remote environment (repeatable).")
+]
+
+
+def _ref(folder: str | None, config: str | None, id_label: list[str] | None, runtime: str | None) -> Any:
+    from devenv.workspace.manage import WorkspaceRef
+
+    return WorkspaceRef(folder, config, tuple(id_label or ()), runtime)
+
+
+def _error_result(exc: BaseException) -> None:
+    """The reference prints ``{"outcome": "error", ...}`` on stdout; main prints it too in JSON mode."""
+    from devenv.errors import DevenvError
+
+    if output.settings.log_format != "json" and isinstance(exc, DevenvError):
+        output.result({"outcome": "error", "message": exc.message, "description": exc.render()})
+
+
+def up(
+    workspace_folder: FolderOpt = None,
+    config: ConfigOpt = None,
+    id_label: IdLabelOpt = None,
+    runtime: RuntimeOpt = None,
+    remove_existing_container: Annotated[
+        bool, typer.Option("--remove-existing-container", help="Remove the workspace's container first.")
+    ] = False,
+    build_no_cache: Annotated[bool, typer.Option("--build-no-cache", help="Build the image without cache.")] = False,
+    expect_existing_container: Annotated[
+        bool, typer.Option("--expect-existing-container", help="Fail if the container does not exist.")
+    ] = False,
+    skip_post_create: Annotated[
+        bool, typer.Option("--skip-post-create", help="Run no lifecycle commands (onCreate ... postAttach).")
+    ] = False,
+    skip_post_attach: Annotated[bool, typer.Option("--skip-post-attach", help="Do not run postAttachCommand.")] = False,
+    skip_non_blocking_commands: Annotated[
+        bool, typer.Option("--skip-non-blocking-commands", help="Stop after the waitFor command.")
+    ] = False,
+    mount: Annotated[
+        list[str] | None, typer.Option("--mount", help="type=<bind|volume>,source=<source>,target=<target>")
+    ] = None,
+    remote_env: RemoteEnvOpt = None,
+    additional_features: Annotated[
+        str | None, typer.Option("--additional-features", help='More features, as JSON like "features".')
+    ] = None,
+    mount_workspace_git_root: Annotated[
+        bool, typer.Option("--mount-workspace-git-root/--no-mount-workspace-git-root", help="Mount the git root.")
+    ] = True,
+    update_remote_user_uid_default: Annotated[
+        str, typer.Option("--update-remote-user-uid-default", help="never, on or off.")
+    ] = "on",
+    default_user_env_probe: Annotated[
+        str, typer.Option("--default-user-env-probe", help="Default userEnvProbe.")
+    ] = "loginInteractiveShell",
+    log_format: LogFormatOpt = None,
+) -> None:
+    """Create and start the workspace container (or start it, or find it running), run its lifecycle commands."""
+    output.set_log_format(log_format)
+    from devenv import api
+    from devenv.workspace.up import UpOptions
+
+    opts = UpOptions(
+        workspace_folder=workspace_folder,
+        config=config,
+        id_labels=tuple(id_label or ()),
+        runtime=runtime,
+        remove_existing_container=remove_existing_container,
+        build_no_cache=build_no_cache,
+        expect_existing_container=expect_existing_container,
+        skip_post_create=skip_post_create,
+        skip_post_attach=skip_post_attach,
+        skip_non_blocking_commands=skip_non_blocking_commands,
+        mounts=tuple(mount or ()),
+        remote_env=tuple(remote_env or ()),
+        additional_features=additional_features,
+        mount_workspace_git_root=mount_workspace_git_root,
+        update_remote_user_uid_default=update_remote_user_uid_default,
+        default_user_env_probe=default_user_env_probe,
+    )
+    try:
+        result = api.up(opts, output.reporter())
+    except Exception as exc:
+        _error_result(exc)
+        raise
+    output.result(result.to_json())
+
+
+def rebuild(
+    workspace_folder: FolderOpt = None,
+    config: ConfigOpt = None,
+    id_label: IdLabelOpt = None,
+    runtime: RuntimeOpt = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Rebuild the image without cache.")] = False,
+    log_format: LogFormatOpt = None,
+) -> None:
+    """Remove the workspace container and bring it up again from the current config."""
+    output.set_log_format(log_format)
+    from devenv import api
+    from devenv.workspace.up import UpOptions
+
+    opts = UpOptions(workspace_folder, config, tuple(id_label or ()), runtime, build_no_cache=no_cache)
+    try:
+        result = api.rebuild(opts, output.reporter())
+    except Exception as exc:
+        _error_result(exc)
+        raise
+    output.result(result.to_json())
+
+
+def exec_(
+    ctx: typer.Context,
+    workspace_folder: FolderOpt = None,
+    config: ConfigOpt = None,
+    id_label: IdLabelOpt = None,
+    remote_env: RemoteEnvOpt = None,
+    log_format: LogFormatOpt = None,
+) -> None:
+    """Run a command in the workspace: as its remote user, in its folder, with its environment.
+
+    Usage: devenv exec [--workspace-folder DIR] [--] CMD [ARGS...]. The exit code is the command's.
+    """
+    output.set_log_format(log_format)
+    from devenv import api
+    from devenv.errors import UsageError
+    from devenv.workspace.up_args import parse_remote_env
+
+    argv = list(ctx.args)
+    if argv and argv[0] == "--":
+        argv = argv[1:]
+    if not argv:
+        raise UsageError("devenv exec needs a command", remedy="e.g. devenv exec -- ls -l")
+    env = parse_remote_env(tuple(remote_env or ()))
+    code = api.exec_in_workspace(
+        argv, workspace_folder=workspace_folder, config=config, id_labels=id_label or (), remote_env=env
+    )
+    raise typer.Exit(code)
+
+
+def shell(workspace_folder: FolderOpt = None, config: ConfigOpt = None, id_label: IdLabelOpt = None) -> None:
+    """An interactive login shell in the workspace (the remote user's shell)."""
+    from devenv import api
+
+    raise typer.Exit(api.shell_in_workspace(workspace_folder, config, id_label or ()))
+
+
+def stop(
+    workspace_folder: FolderOpt = None,
+    config: ConfigOpt = None,
+    id_label: IdLabelOpt = None,
+    runtime: RuntimeOpt = None,
+    force: Annotated[bool, typer.Option("--force", help='Stop even when shutdownAction is "none".')] = False,
+) -> None:
+    """Stop the workspace container (it keeps its state; `devenv up` starts it again)."""
+    from devenv import api
+
+    result = api.stop_workspace(
+        _ref(workspace_folder, config, id_label, runtime), force=force, reporter=output.reporter()
+    )
+    output.result(result.to_json(), lambda _: result.message)
+
+
+def down(
+    workspace_folder: FolderOpt = None,
+    config: ConfigOpt = None,
+    id_label: IdLabelOpt = None,
+    runtime: RuntimeOpt = None,
+    volumes: Annotated[bool, typer.Option("--volumes", help="Also remove the container's anonymous volumes.")] = False,
+) -> None:
+    """Stop and remove the workspace container. The source folder is never touched."""
+    from devenv import api
+
+    result = api.down_workspace(
+        _ref(workspace_folder, config, id_label, runtime), volumes=volumes, reporter=output.reporter()
+    )
+    text = f"removed {result.container_id[:12]}" if result.removed and result.container_id else "nothing to remove"
+    output.result(result.to_json(), lambda _: text)
+
+
+def ls(
+    json_: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
+    runtime: Annotated[list[str] | None, typer.Option("--runtime", help="Only this runtime (repeatable).")] = None,
+) -> None:
+    """List workspaces: name, folder, status, image, ports, created."""
+    from devenv import api
+    from devenv.workspace.manage import age
+
+    items = api.list_workspaces(runtime)
+    if json_:
+        output.settings.log_format = "json"
+
+    def human(_: Any) -> str:
+        rows = [
+            [
+                w.name,
+                w.workspace_folder,
+                w.status,
+                w.runtime,
+                w.image,
+                ", ".join(w.ports),
+                age(w.created) if w.created else "",
+            ]
+            for w in items
+        ]
+        return output.table(rows, ["name", "folder", "status", "runtime", "image", "ports", "created"])
+
+    output.result([w.to_json() for w in items], human)
+
+
+def status(
+    workspace_folder: FolderOpt = None,
+    config: ConfigOpt = None,
+    id_label: IdLabelOpt = None,
+    runtime: RuntimeOpt = None,
+    json_: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
+) -> None:
+    """The workspace's container: status, runtime, image, ports, remote user and folder."""
+    from devenv import api
+
+    info = api.workspace_status(_ref(workspace_folder, config, id_label, runtime))
+    if json_:
+        output.settings.log_format = "json"
+    data = info.to_json()
+    output.result(data, lambda _: "\n".join(f"{k}: {v}" for k, v in data.items()))
+
+
+def logs(
+    workspace_folder: FolderOpt = None,
+    config: ConfigOpt = None,
+    id_label: IdLabelOpt = None,
+    runtime: RuntimeOpt = None,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new output.")] = False,
+) -> None:
+    """The output of the workspace container's main process."""
+    from devenv import api
+
+    for chunk in api.workspace_logs(_ref(workspace_folder, config, id_label, runtime), follow=follow):
+        sys.stdout.buffer.write(chunk)
+        sys.stdout.buffer.flush()
+
+
+def run_user_commands(
+    workspace_folder: FolderOpt = None,
+    config: ConfigOpt = None,
+    id_label: IdLabelOpt = None,
+    runtime: RuntimeOpt = None,
+    skip_non_blocking_commands: Annotated[
+        bool, typer.Option("--skip-non-blocking-commands", help="Stop after the waitFor command.")
+    ] = False,
+    skip_post_attach: Annotated[bool, typer.Option("--skip-post-attach", help="Do not run postAttachCommand.")] = False,
+    remote_env: RemoteEnvOpt = None,
+    log_format: LogFormatOpt = None,
+) -> None:
+    """Run the lifecycle commands that are due in the workspace's running container."""
+    output.set_log_format(log_format)
+    from devenv import api
+    from devenv.workspace.usercommands import RunUserCommandsOptions
+
+    opts = RunUserCommandsOptions(
+        workspace_folder,
+        config,
+        tuple(id_label or ()),
+        runtime,
+        skip_non_blocking_commands,
+        skip_post_attach,
+        tuple(remote_env or ()),
+    )
+    try:
+        result = api.run_user_commands(opts, output.reporter())
+    except Exception as exc:
+        _error_result(exc)
+        raise
+    output.result(result.to_json())
+
+
+def set_up(
+    container_id: Annotated[str, typer.Option("--container-id", help="The running container to set up.")],
+    config: ConfigOpt = None,
+    runtime: RuntimeOpt = None,
+    skip_post_create: Annotated[bool, typer.Option("--skip-post-create", help="Run no lifecycle commands.")] = False,
+    skip_post_attach: Annotated[bool, typer.Option("--skip-post-attach", help="Do not run postAttachCommand.")] = False,
+    skip_non_blocking_commands: Annotated[
+        bool, typer.Option("--skip-non-blocking-commands", help="Stop after the waitFor command.")
+    ] = False,
+    remote_env: RemoteEnvOpt = None,
+    log_format: LogFormatOpt = None,
+) -> None:
+    """Set up an existing container as a dev container (environment and lifecycle commands)."""
+    output.set_log_format(log_format)
+    from devenv import api
+    from devenv.workspace.usercommands import SetUpOptions
+
+    opts = SetUpOptions(
+        container_id,
+        config,
+        runtime,
+        skip_post_create,
+        skip_post_attach,
+        skip_non_blocking_commands,
+        tuple(remote_env or ()),
+    )
+    try:
+        result = api.set_up(opts, output.reporter())
+    except Exception as exc:
+        _error_result(exc)
+        raise
+    output.result(result.to_json())
 
 
 def register(app: typer.Typer) -> None:
-    return None
+    app.command("up")(up)
+    app.command(
+        "exec",
+        context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "allow_interspersed_args": False},
+    )(exec_)
+    app.command("shell")(shell)
+    app.command("stop")(stop)
+    app.command("down")(down)
+    app.command("rebuild")(rebuild)
+    app.command("ls")(ls)
+    app.command("status")(status)
+    app.command("logs")(logs)
+    app.command("run-user-commands")(run_user_commands)
+    app.command("set-up")(set_up)

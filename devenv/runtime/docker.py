@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import IO, Any
 
@@ -30,6 +31,7 @@ from devenv.runtime.base import (
     MountSpec,
     PortMapping,
 )
+from devenv.runtime.dockercli import exec_argv
 
 _STATUS = {
     "created": ContainerStatus.CREATED,
@@ -183,6 +185,29 @@ def container_from_inspect(info: Mapping[str, Any]) -> Container:
     )
 
 
+def port_is_free(host_ip: str, port: int) -> bool:
+    import socket
+
+    with socket.socket(socket.AF_INET6 if ":" in host_ip else socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host_ip or "0.0.0.0", port))
+        except OSError:
+            return False
+    return True
+
+
+def choose_host_port(p: PortMapping) -> PortMapping:
+    """forwardPorts semantics on Docker: the same host port when free, else the next free one above it
+    (``require_local_port``: exactly that port, the engine reports it when busy)."""
+    if p.require_local_port or not p.host_port:
+        return p
+    for candidate in range(p.host_port, min(p.host_port + 100, 65536)):
+        if port_is_free(p.host_ip, candidate):
+            return replace(p, host_port=candidate)
+    return replace(p, host_port=0)
+
+
 def _has_fileno(stream: IO[bytes] | None) -> bool:
     if stream is None:
         return True
@@ -261,6 +286,7 @@ class DockerRuntime:
 
     # -- the Runtime protocol --------------------------------------------------------------------
     def create(self, spec: ContainerSpec) -> Container:
+        spec = replace(spec, ports=tuple(choose_host_port(p) for p in spec.ports))
         res = self._check(self._run(*create_args(spec)), f"creating a container from {spec.image}")
         return self.get(res.text().strip().splitlines()[-1])
 
@@ -290,18 +316,17 @@ class DockerRuntime:
         return [container_from_inspect(i) for i in self.inspect(*ids)]
 
     def exec_args(self, container_id: str, spec: ExecSpec) -> builtins.list[str]:
-        args = ["exec"]
-        if spec.interactive:
-            args.append("--interactive")
-        if spec.tty:
-            args.append("--tty")
-        if spec.user:
-            args += ["--user", spec.user]
-        if spec.workdir:
-            args += ["--workdir", spec.workdir]
-        for item in spec.env:
-            args += ["--env", item]
-        return [*args, container_id, *spec.argv]
+        """The ``docker exec`` arguments (without the docker program itself)."""
+        return exec_argv(
+            self.docker,
+            container_id,
+            spec.argv,
+            user=spec.user,
+            workdir=spec.workdir,
+            env=spec.env,
+            tty=spec.tty,
+            interactive=spec.interactive,
+        )[1:]
 
     def exec(self, container_id: str, spec: ExecSpec, io: ExecIO | None = None) -> int:
         io = io or ExecIO()

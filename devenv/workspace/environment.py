@@ -61,22 +61,6 @@ def merge_paths(shell_path: str, container_path: str, root_user: bool) -> str:
     return ":".join(result)
 
 
-_CONTAINER_ENV = re.compile(r"\$\{containerEnv:([^}:]*)(?::([^}]*))?\}")
-
-
-def substitute_container_env(value: str, container_env: Mapping[str, str]) -> str:
-    """``${containerEnv:VAR}`` → the container's VAR (empty when unset); ``${containerEnv:VAR:default}``."""
-
-    def repl(m: re.Match[str]) -> str:
-        name, default = m.group(1), m.group(2)
-        found = container_env.get(name)
-        if found is not None:
-            return found
-        return default.split(":", 1)[0] if default is not None else ""
-
-    return _CONTAINER_ENV.sub(repl, value)
-
-
 def remote_environment(
     probed: Mapping[str, str],
     remote_env: Mapping[str, str | None],
@@ -86,11 +70,14 @@ def remote_environment(
     """probed shell env, then ``--remote-env``, then the config's ``remoteEnv`` (``null`` leaves a variable out)."""
     env = dict(probed)
     env.update(extra or {})
-    for key, item in remote_env.items():
+    from devenv.config.substitute import substitute_container_env
+
+    resolved = substitute_container_env(dict(remote_env), container_env)
+    for key, item in resolved.items():
         if item is None:
             env.pop(key, None)
         else:
-            env[key] = substitute_container_env(item, container_env)
+            env[key] = str(item)
     return env
 
 

@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from devenv.config.merge import HookCommand
 from devenv.errors import LifecycleCommandFailed
 from devenv.events import NULL, Reporter
 
@@ -37,14 +38,6 @@ CREATE_HOOKS = CONTAINER_HOOKS[:3]
 OutputLine = Callable[[bytes], None]
 CommandRunner = Callable[[Sequence[str], OutputLine], int]
 """Runs ``argv`` to completion, passing its output (stdout+stderr) line by line; returns the exit code."""
-
-
-@dataclass(frozen=True)
-class HookCommand:
-    """One command of a hook and where it comes from (``devcontainer.json`` or a feature id)."""
-
-    origin: str
-    command: LifecycleCommand
 
 
 def is_empty(command: LifecycleCommand | None) -> bool:

@@ -8,10 +8,10 @@ from collections.abc import Sequence
 
 import pytest
 
+from devenv.config.merge import HookCommand
 from devenv.errors import LifecycleCommandFailed
 from devenv.events import RecordingReporter
 from devenv.workspace.hooks import (
-    HookCommand,
     LifecyclePlan,
     MarkerStore,
     OutputLine,

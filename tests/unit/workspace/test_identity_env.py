@@ -5,52 +5,22 @@ from __future__ import annotations
 import pytest
 
 from devenv.errors import UsageError
-from devenv.workspace.environment import (
-    merge_paths,
-    parse_probe_output,
-    probe_command,
-    remote_environment,
-    substitute_container_env,
-)
-from devenv.workspace.identity import (
-    default_id_labels,
-    default_workspace_mount,
-    devcontainer_id,
-    parse_id_labels,
-    workspace_mount_string,
-)
+from devenv.workspace.environment import merge_paths, parse_probe_output, probe_command, remote_environment
+from devenv.workspace.identity import default_id_labels, parse_id_labels, workspace_key
 from devenv.workspace.users import parse_passwd_line, resolve_remote_user, user_name, wants_uid_update
 
 
 def test_devcontainer_id_matches_the_reference_algorithm() -> None:
     # Value computed with the reference's JS (sorted JSON, sha256, BigInt.toString(32), padded to 52).
     labels = default_id_labels("/home/u/proj", "/home/u/proj/.devcontainer/devcontainer.json")
-    assert devcontainer_id(labels) == "14ak8ob72e8kj9tspe40d7s4kp04qkoe2serr1g7b3oea7nffegl"
-    assert devcontainer_id(dict(reversed(list(labels.items())))) == devcontainer_id(labels)
+    assert workspace_key(labels) == "14ak8ob72e8kj9tspe40d7s4kp04qkoe2serr1g7b3oea7nffegl"
+    assert workspace_key(dict(reversed(list(labels.items())))) == workspace_key(labels)
 
 
 def test_id_labels_need_name_and_value() -> None:
     assert parse_id_labels(["a=b", "c=d=e"]) == {"a": "b", "c": "d=e"}
     with pytest.raises(UsageError, match="id-label must match <name>=<value>"):
         parse_id_labels(["novalue="])
-
-
-def test_default_mount_uses_the_git_root_and_keeps_the_relative_folder() -> None:
-    m = default_workspace_mount("/src/repo/sub/dir", "/src/repo")
-    assert (m.host_folder, m.container_mount, m.workspace_folder) == (
-        "/src/repo",
-        "/workspaces/repo",
-        "/workspaces/repo/sub/dir",
-    )
-    m = default_workspace_mount("/src/plain", None)
-    assert (m.host_folder, m.container_mount, m.workspace_folder) == (
-        "/src/plain",
-        "/workspaces/plain",
-        "/workspaces/plain",
-    )
-    assert workspace_mount_string(m) == "type=bind,source=/src/plain,target=/workspaces/plain"
-    odd = default_workspace_mount("/src/a,b", None)
-    assert workspace_mount_string(odd) == 'type=bind,"source=/src/a,b","target=/workspaces/a,b"'
 
 
 def test_probe_command_and_output() -> None:
@@ -72,10 +42,13 @@ def test_merge_paths_like_the_reference() -> None:
 
 def test_remote_env_resolves_container_env_references() -> None:
     container = {"PATH": "/usr/bin", "HOME": "/home/dev"}
-    assert substitute_container_env("${containerEnv:PATH}:/extra", container) == "/usr/bin:/extra"
-    assert substitute_container_env("${containerEnv:NOPE}", container) == ""
-    assert substitute_container_env("${containerEnv:NOPE:fallback}", container) == "fallback"
-    assert substitute_container_env("${localEnv:X} ${HOME}", container) == "${localEnv:X} ${HOME}"
+    env = remote_environment(
+        {},
+        {"A": "${containerEnv:PATH}:/extra", "B": "${containerEnv:NOPE}", "C": "${containerEnv:NOPE:fallback}",
+         "D": "${localEnv:X} ${HOME}"},
+        container,
+    )  # fmt: skip
+    assert env == {"A": "/usr/bin:/extra", "B": "", "C": "fallback", "D": "${localEnv:X} ${HOME}"}
     env = remote_environment(
         {"PATH": "/usr/bin", "DROP": "1", "KEEP": "k"},
         {"PATH": "${containerEnv:PATH}:/opt/bin", "DROP": None, "NEW": "n"},
@@ -100,3 +73,10 @@ def test_users() -> None:
     assert resolve_remote_user("dev", "app", None) == "dev"
     assert wants_uid_update(None, "dev") and not wants_uid_update(False, "dev")
     assert not wants_uid_update(True, "root") and not wants_uid_update(True, "1000")
+
+
+def test_workspace_key_is_the_config_packages_devcontainer_id() -> None:
+    from devenv.config.substitute import devcontainer_id
+
+    for labels in ({"a": "b"}, default_id_labels("/x/ü", "/x/ü/.devcontainer.json"), {"z": "1", "y": "2"}):
+        assert workspace_key(labels) == devcontainer_id(labels)

@@ -1,0 +1,126 @@
+"""The image a workspace container is created from, on each backend.
+
+:class:`PreparedImage` is what ``up`` needs of it: a reference the runtime understands, the image
+config (user, env, entrypoint, cmd) and the ``devcontainer.metadata`` entries it carries.
+The Docker backend pulls (``image``) or builds (``build.dockerfile``) with the engine; the embedded
+backend asks devenv's own builder (:mod:`devenv.build`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from devenv.events import Reporter
+from devenv.workspace.identity import METADATA_LABEL
+
+
+@dataclass(frozen=True)
+class PreparedImage:
+    ref: str
+    user: str = ""
+    env: tuple[str, ...] = ()
+    entrypoint: tuple[str, ...] = ()
+    cmd: tuple[str, ...] = ()
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def metadata(self) -> list[dict[str, Any]]:
+        from devenv.config.merge import parse_metadata_label
+
+        return parse_metadata_label(self.labels.get(METADATA_LABEL))
+
+
+@dataclass(frozen=True)
+class ImageRequest:
+    """What to build or pull, from a loaded devcontainer.json."""
+
+    kind: str  # "image" or "dockerfile"
+    image: str | None
+    config_folder: str
+    dockerfile: str | None = None  # relative to the config folder
+    context: str | None = None
+    build_args: Mapping[str, str] = field(default_factory=dict)
+    target: str | None = None
+    build_options: tuple[str, ...] = ()
+    features: tuple[Any, ...] = ()
+    tag: str = "devenv-workspace"  # the name given to a built image
+    no_cache: bool = False
+
+
+class ImageSource(Protocol):
+    def prepare(self, request: ImageRequest, reporter: Reporter) -> PreparedImage: ...
+
+
+def from_docker_inspect(ref: str, info: Mapping[str, Any]) -> PreparedImage:
+    config = info.get("Config") or {}
+    return PreparedImage(
+        ref=ref,
+        user=config.get("User") or "",
+        env=tuple(config.get("Env") or ()),
+        entrypoint=tuple(config.get("Entrypoint") or ()),
+        cmd=tuple(config.get("Cmd") or ()),
+        labels=dict(config.get("Labels") or {}),
+    )
+
+
+def image_tag(basename: str, key: str) -> str:
+    """A readable, valid image name for a workspace's built image (``devenv-<folder>-<id prefix>``)."""
+    clean = re.sub(r"[^a-z0-9._-]+", "-", basename.lower()).strip("-._") or "workspace"
+    return f"devenv-{clean}-{key[:12]}"
+
+
+class DockerImages:
+    """Pull or build with the Docker engine the runtime talks to."""
+
+    def __init__(self, runtime: Any) -> None:
+        self.runtime = runtime  # a DockerRuntime
+
+    def prepare(self, request: ImageRequest, reporter: Reporter) -> PreparedImage:
+        if request.features:
+            from devenv.errors import WorkspaceError
+
+            raise WorkspaceError(
+                "features are not supported on the Docker backend yet",
+                remedy="use the embedded runtime (--runtime embedded) or remove the features",
+            )
+        if request.kind == "dockerfile":
+            assert request.dockerfile is not None
+            dockerfile = os.path.join(request.config_folder, request.dockerfile)
+            context = os.path.join(request.config_folder, request.context or ".")
+            reporter.event("image.build", image=request.tag, message=f"Building {request.tag} from {dockerfile}")
+            info = self.runtime.build(
+                context,
+                dockerfile,
+                request.tag,
+                build_args=request.build_args,
+                target=request.target,
+                no_cache=request.no_cache,
+                extra=request.build_options,
+                on_output=lambda line: reporter.event("build.output", line=line, message=f"  {line}"),
+            )
+            return from_docker_inspect(request.tag, info)
+        assert request.image is not None
+        info = self.runtime.image_inspect(request.image)
+        if info is None:
+            reporter.event("image.pull", image=request.image, message=f"Pulling {request.image}")
+            info = self.runtime.pull(request.image)
+        return from_docker_inspect(request.image, info)
+
+
+class EmbeddedImages:
+    """devenv's own store and builder (:mod:`devenv.build`)."""
+
+    def __init__(self, runtime: Any) -> None:
+        self.runtime = runtime
+
+    def prepare(self, request: ImageRequest, reporter: Reporter) -> PreparedImage:
+        from devenv.errors import WorkspaceError
+
+        raise WorkspaceError(
+            "the embedded image builder is not wired into `devenv up` yet",
+            remedy="use --runtime docker (or DEVENV_RUNTIME=docker) with a Docker engine",
+        )

@@ -1,0 +1,169 @@
+"""Getting a running workspace container ready for tools: users, system patches, environment, hooks.
+
+Used by ``up``, ``run-user-commands`` and ``set-up``. The steps, once per container start:
+
+1. one root script: updateRemoteUserUID, the reference's /etc/environment and /etc/profile patches,
+   the remote user's passwd entry and the hook markers;
+2. userEnvProbe as the remote user (its shell, home), remoteEnv on top;
+3. the lifecycle hooks that are due (markers), as the remote user in the workspace folder.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from devenv.config.merge import MergedConfig
+from devenv.errors import WorkspaceError
+from devenv.events import NULL, Reporter
+from devenv.runtime.base import Container, Runtime
+from devenv.workspace import environment, incontainer, users
+from devenv.workspace.hooks import CONTAINER_HOOKS, LifecyclePlan, run_lifecycle
+
+
+def created_stamp(container: Container) -> str:
+    return repr(container.created)
+
+
+def started_stamp(container: Container) -> str:
+    return repr(container.started_at or 0.0)
+
+
+@dataclass
+class Session:
+    """A prepared container: who tools run as, where, and with which environment."""
+
+    container: Container
+    remote_user: str
+    remote_workspace_folder: str
+    shell: str = "/bin/sh"
+    home: str = "/root"
+    env: dict[str, str] = field(default_factory=dict)
+    probed_env: dict[str, str] = field(default_factory=dict)
+    container_env: dict[str, str] = field(default_factory=dict)
+    markers: dict[str, str] = field(default_factory=dict)
+    uid_changed: bool = False
+
+
+@dataclass(frozen=True)
+class SessionOptions:
+    remote_workspace_folder: str
+    uid_owner: tuple[int, int] | None = None  # the host folder's owner, for updateRemoteUserUID
+    update_uid_default: str = "on"  # the reference's --update-remote-user-uid-default: never, on, off
+    default_user_env_probe: str = environment.DEFAULT_PROBE
+    extra_remote_env: Mapping[str, str] = field(default_factory=dict)  # --remote-env
+
+
+def remote_user_of(merged: MergedConfig, container: Container) -> str:
+    return users.resolve_remote_user(merged.remote_user, container.spec.user, None)
+
+
+def prepare(
+    runtime: Runtime, container: Container, merged: MergedConfig, opts: SessionOptions, reporter: Reporter = NULL
+) -> Session:
+    """Steps 1 and 2 (see the module doc) for a running container."""
+    remote_user = remote_user_of(merged, container)
+    container_env = environment.env_list_to_dict(list(container.spec.env))
+    uid_update = None
+    flag = merged.update_remote_user_uid
+    wanted = flag if flag is not None else opts.update_uid_default == "on"
+    if (
+        opts.update_uid_default != "never"
+        and opts.uid_owner is not None
+        and users.wants_uid_update(wanted, remote_user)
+    ):
+        uid_update = opts.uid_owner
+    protected = tuple(m.target for m in container.spec.mounts if m.type in ("bind", "volume"))
+    script = incontainer.system_setup_script(remote_user, container_env, uid_update=uid_update, protected=protected)
+    code, out = incontainer.capture(runtime, container.id, ["/bin/sh", "-c", script], user="root")
+    text = out.decode("utf-8", "replace")
+    if code != 0:
+        raise WorkspaceError(
+            f"preparing the container {container.name} failed (exit code {code})",
+            detail=text[-2000:],
+            remedy="the image needs /bin/sh; see the output above",
+        )
+    setup = incontainer.parse_setup(text)
+    for message in setup.messages:
+        reporter.event("workspace.uid", message=message)
+    passwd = setup.passwd
+    if passwd is None:
+        reporter.event("warning", message=f"user {remote_user} not found in the container's /etc/passwd")
+    shell = container_env.get("SHELL") or (passwd.shell if passwd and passwd.shell else "/bin/sh")
+    home = passwd.home if passwd and passwd.home else container_env.get("HOME", "/root")
+    session = Session(
+        container=container,
+        remote_user=remote_user,
+        remote_workspace_folder=opts.remote_workspace_folder,
+        shell=shell,
+        home=home,
+        container_env=container_env,
+        markers=setup.markers,
+        uid_changed=any(m.startswith("uid: updated") for m in setup.messages),
+    )
+    probe = merged.user_env_probe or opts.default_user_env_probe
+    probed = probe_user_env(runtime, session, probe, reporter)
+    session.probed_env = probed
+    session.env = environment.remote_environment(probed, merged.remote_env, container_env, opts.extra_remote_env)
+    return session
+
+
+def probe_user_env(runtime: Runtime, session: Session, probe: str, reporter: Reporter = NULL) -> dict[str, str]:
+    """The remote user's shell environment (``{}`` for ``none`` or when the shell does not answer)."""
+    if probe == "none":
+        return {}
+    argv, mark = environment.probe_command(session.shell, probe)
+    _, out = incontainer.capture(runtime, session.container.id, argv, user=session.remote_user)
+    env = environment.parse_probe_output(out, mark)
+    if env is None:
+        argv = [session.shell, "-lc" if "login" in probe.lower() else "-c", f"echo -n {mark}; printenv; echo -n {mark}"]
+        _, out = incontainer.capture(runtime, session.container.id, argv, user=session.remote_user)
+        text = out.decode("utf-8", "replace")
+        start, end = text.find(mark), text.rfind(mark)
+        if start == -1 or end <= start:
+            reporter.event(
+                "warning", message=f"userEnvProbe ({probe}) with {session.shell} failed; using the container env"
+            )
+            return {}
+        env = environment.env_list_to_dict(text[start + len(mark) : end].split("\n"))
+        env.pop("PWD", None)
+    return env
+
+
+@dataclass(frozen=True)
+class HookOptions:
+    skip_post_create: bool = False
+    skip_post_attach: bool = False
+    skip_non_blocking: bool = False
+
+
+def run_hooks(
+    runtime: Runtime,
+    session: Session,
+    merged: MergedConfig,
+    opts: HookOptions,
+    reporter: Reporter = NULL,
+    *,
+    markers_known: bool = True,
+) -> str:
+    """Step 3: the hooks that are due. Returns ``"done"`` or ``"skipNonBlocking"``."""
+    plan = LifecyclePlan(
+        hooks={h: merged.hook(h) for h in CONTAINER_HOOKS},
+        created=created_stamp(session.container),
+        started=started_stamp(session.container),
+        wait_for=merged.wait_for or "updateContentCommand",
+        skip_post_create=opts.skip_post_create,
+        skip_post_attach=opts.skip_post_attach,
+        skip_non_blocking=opts.skip_non_blocking,
+    )
+    run = incontainer.runner(
+        runtime,
+        session.container.id,
+        user=session.remote_user,
+        workdir=session.remote_workspace_folder or session.home,
+        env=session.env,
+    )
+    markers = incontainer.ContainerMarkers(
+        runtime, session.container.id, initial=session.markers if markers_known else None
+    )
+    return run_lifecycle(plan, run, markers, reporter)
