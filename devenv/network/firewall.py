@@ -92,13 +92,14 @@ def _fail(what: str, result: Result, tool: str) -> NetworkError:
 class Iptables:
     name = "iptables"
 
-    def __init__(self, runner: CommandRunner, binary: str = "iptables") -> None:
+    def __init__(self, runner: CommandRunner, binary: str = "iptables", *, nat: bool = True) -> None:
         self.runner = runner
         self.binary = binary
+        self.nat = nat  # False: only the forward accepts (the nftables backend does the NAT itself)
 
     def _rules(self, bridge: str, subnet: str) -> list[tuple[str, str, list[str]]]:
         tag = ["-m", "comment", "--comment", comment(bridge)]
-        return [
+        rules = [
             ("filter", "FORWARD", ["-i", bridge, *tag, "-j", "ACCEPT"]),
             (
                 "filter",
@@ -107,6 +108,7 @@ class Iptables:
             ),
             ("nat", "POSTROUTING", ["-s", subnet, "!", "-o", bridge, *tag, "-j", "MASQUERADE"]),
         ]
+        return rules if self.nat else rules[:2]
 
     def _run(self, table: str, *args: str) -> Result:
         return self.runner.run([self.binary, "-w", "10", "-t", table, *args])
@@ -135,7 +137,7 @@ class Iptables:
                     break
                 self._run(table, "-D", chain, *spec)
         # Rules with our tag but another subnet (the bridge was re-addressed): delete by listing.
-        for table, chain in (("filter", "FORWARD"), ("nat", "POSTROUTING")):
+        for table, chain in self._chains():
             for line in self._list(table, chain, bridge):
                 args = _split_rule(line)
                 if args[:2] == ["-A", chain]:
@@ -148,12 +150,11 @@ class Iptables:
         pattern = re.compile(rf'--comment "?{re.escape(comment(bridge))}"?(\s|$)')
         return [line for line in result.stdout.splitlines() if pattern.search(line)]
 
+    def _chains(self) -> list[tuple[str, str]]:
+        return [("filter", "FORWARD"), ("nat", "POSTROUTING")] if self.nat else [("filter", "FORWARD")]
+
     def installed(self, bridge: str) -> list[str]:
-        return [
-            f"{t} {line}"
-            for t, c in (("filter", "FORWARD"), ("nat", "POSTROUTING"))
-            for line in self._list(t, c, bridge)
-        ]
+        return [f"{t} {line}" for t, c in self._chains() for line in self._list(t, c, bridge)]
 
 
 def _split_rule(line: str) -> list[str]:
@@ -197,6 +198,9 @@ table ip {table} {{
             raise _fail(f"nft: creating table ip {table}", result, "nft")
         tag = comment(bridge)
         for family, tname, chain in self._dropping_forward_chains(exclude=table):
+            if _iptables_managed(family, tname, chain):
+                self._iptables().ensure(bridge, subnet)
+                continue
             if any(r["comment"] == tag for r in self._rules(family, tname, chain)):
                 continue
             for rule in (f'oifname "{bridge}" ct state established,related accept', f'iifname "{bridge}" accept'):
@@ -204,11 +208,27 @@ table ip {table} {{
                 if result.returncode != 0:
                     raise _fail(f"nft: inserting a rule in {family} {tname} {chain}", result, "nft")
 
+    def _iptables(self) -> Iptables:
+        """iptables-nft's own chains must be changed with iptables: the rules nft would write there (``ct
+        state``) make the chain unreadable to iptables, and Docker's next iptables call would fail."""
+        binary = self.runner.which("iptables")
+        if binary is None:
+            raise NetworkError(
+                "the forward chain ip filter FORWARD (iptables-nft) drops forwarded packets, "
+                "and the iptables command needed to add devenv's accept rules to it is not installed",
+                remedy="install iptables, or use network mode host",
+            )
+        return Iptables(self.runner, binary, nat=False)
+
     def remove(self, bridge: str, subnet: str) -> None:
         table = self.table(bridge)
         self._nft("delete", "table", "ip", table)
         tag = comment(bridge)
         for family, tname, chain in self._forward_chains(exclude=table):
+            if _iptables_managed(family, tname, chain):
+                if self.runner.which("iptables"):
+                    self._iptables().remove(bridge, subnet)
+                continue
             for rule in self._rules(family, tname, chain):
                 if rule["comment"] == tag:
                     self._nft("delete", "rule", family, tname, chain, "handle", str(rule["handle"]))
@@ -221,6 +241,10 @@ table ip {table} {{
             found.append(f"table ip {table}")
         tag = comment(bridge)
         for family, tname, chain in self._forward_chains(exclude=table):
+            if _iptables_managed(family, tname, chain):
+                if self.runner.which("iptables"):
+                    found.extend(self._iptables().installed(bridge))
+                continue
             found.extend(
                 f"{family} {tname} {chain} rule {r['handle']}"
                 for r in self._rules(family, tname, chain)
@@ -261,6 +285,10 @@ table ip {table} {{
             if rule:
                 rules.append({"handle": rule.get("handle"), "comment": rule.get("comment")})
         return rules
+
+
+def _iptables_managed(family: str, table: str, chain: str) -> bool:
+    return family == "ip" and table == "filter" and chain == "FORWARD"
 
 
 def detect(choice: FirewallChoice = "auto", runner: CommandRunner | None = None) -> Firewall:

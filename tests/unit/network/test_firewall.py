@@ -76,7 +76,9 @@ def test_iptables_failure_explains_and_suggests_host_network() -> None:
 
 
 class SimulatedNft:
-    def __init__(self, forward_policy: str) -> None:
+    def __init__(self, forward_policy: str, family: str = "inet", chain: str = "forward") -> None:
+        self.family, self.chain = family, chain
+        self.iptables = SimulatedIptables()
         self.tables: set[str] = set()
         self.forward_rules: list[dict[str, object]] = [{"handle": 4, "comment": None}]
         self.policy = forward_policy
@@ -84,6 +86,8 @@ class SimulatedNft:
         self.next_handle = 10
 
     def __call__(self, argv: list[str], stdin: str | None) -> FakeResult:
+        if argv[0].endswith("iptables"):
+            return self.iptables(argv, stdin)
         args = argv[1:]
         if args == ["-f", "-"]:
             assert stdin is not None
@@ -94,9 +98,9 @@ class SimulatedNft:
             chains = [
                 {
                     "chain": {
-                        "family": "ip",
+                        "family": self.family,
                         "table": "filter",
-                        "name": "FORWARD",
+                        "name": self.chain,
                         "hook": "forward",
                         "policy": self.policy,
                     }
@@ -137,6 +141,20 @@ def test_nftables_own_table_plus_accepts_in_a_dropping_forward_chain() -> None:
     fw.remove("br-t", "10.9.0.0/24")
     assert sim.tables == set()
     assert sim.forward_rules == [{"handle": 4, "comment": None}]
+
+
+def test_nftables_uses_iptables_for_the_chains_iptables_nft_manages() -> None:
+    sim = SimulatedNft("drop", family="ip", chain="FORWARD")  # Docker's FORWARD with policy drop
+    before = {k: list(v) for k, v in sim.iptables.chains.items()}
+    fw = Nftables(FakeRunner(sim), "nft")
+    fw.ensure("br-t", "10.9.0.0/24")
+    assert sim.forward_rules == [{"handle": 4, "comment": None}]  # no nft syntax in iptables' chain
+    forward = sim.iptables.chains[("filter", "FORWARD")]
+    assert [r for r in forward if "devenv:br-t" in r] == forward[:2]
+    assert sim.iptables.chains[("nat", "POSTROUTING")] == before[("nat", "POSTROUTING")]  # NAT is in nft's table
+    assert len(fw.installed("br-t")) == 3
+    fw.remove("br-t", "10.9.0.0/24")
+    assert sim.iptables.chains == before and sim.tables == set()
 
 
 def test_nftables_leaves_accepting_forward_chains_alone() -> None:

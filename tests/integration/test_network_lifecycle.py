@@ -1,0 +1,85 @@
+"""Forwarding outlives the CLI that set it up, comes back on the next start, and 100 cycles leak nothing."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+
+import pytest
+
+from devenv import network
+from devenv.network import state
+from devenv.runtime.base import PortMapping
+from tests.support.netns import leftovers, netns, network_root, talk
+
+__all__ = ["network_root"]
+
+NOTHING = {"links": [], "addresses": [], "rules": [], "nft": [], "forwarders": []}
+
+ATTACH = """
+import sys
+from devenv import network
+from devenv.runtime.base import PortMapping
+att = network.attach(sys.argv[1], sys.argv[2], "bridge", (PortMapping(3000, 3000),))
+print(att.ports[0].host_port)
+"""
+
+
+def test_forwarding_survives_the_cli_that_set_it_up(network_root: str) -> None:
+    with netns() as c:
+        c.serve("durable", 3000)
+        cli = subprocess.Popen([sys.executable, "-c", ATTACH, "keep-1", c.path], stdout=subprocess.PIPE, text=True,
+                               start_new_session=True)  # fmt: skip
+        out, _ = cli.communicate(timeout=60)
+        assert cli.returncode == 0
+        if _group_alive(cli.pid):
+            os.killpg(cli.pid, signal.SIGKILL)  # whatever is left of the CLI's process group
+        port = int(out)
+        assert talk(port).startswith("durable ")
+        att = state.load("keep-1")
+        assert att is not None and att.forwarder_pid is not None
+        # Not in the CLI's session (nor ours): a terminal hangup or the CLI's process group ending does not reach it.
+        assert os.getsid(att.forwarder_pid) not in (os.getsid(0), cli.pid)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_forwarding_comes_back_on_the_next_start(network_root: str) -> None:
+    with netns() as c:
+        c.serve("again", 3000)
+        first = network.attach("restart-1", c.path, "bridge", (PortMapping(3000, 3000),))
+        network.detach("restart-1")  # container stopped
+        second = network.attach("restart-1", c.path, "bridge", (PortMapping(3000, 3000),))  # started again
+        assert second.ports[0].host_port == first.ports[0].host_port
+        assert talk(second.ports[0].host_port).startswith("again ")
+
+
+@pytest.mark.slow
+def test_one_hundred_attach_detach_cycles_leak_nothing(network_root: str) -> None:
+    from devenv.network.ports import parse_policy
+
+    fds_before = len(os.listdir("/proc/self/fd"))
+    threads_before = threading.active_count()
+    assert leftovers(network_root, "cycle-") == NOTHING
+    with netns() as c:
+        for i in range(100):
+            att = network.attach(
+                f"cycle-{i}", c.path, "bridge", (PortMapping(3000, 0),), policy=parse_policy(None, None)
+            )
+            assert att.ip and att.forwarder_pid
+            network.detach(f"cycle-{i}")
+        assert [line.split(": ")[1] for line in c.run("ip", "-o", "link").stdout.splitlines()] == ["lo"]
+    assert leftovers(network_root, "cycle-") == NOTHING
+    assert state.all_ids() == []
+    assert not any((state.directory()).iterdir())
+    assert len(os.listdir("/proc/self/fd")) == fds_before
+    assert threading.active_count() == threads_before
