@@ -18,6 +18,7 @@ import pytest
 from tests.support import images
 from tests.support.docker_engine import ensure_dockerd
 from tests.support.registry import Registry, make_self_signed_cert, start_registry
+from tests.support.token_server import TokenServer
 
 IS_ROOT = os.geteuid() == 0
 
@@ -69,6 +70,34 @@ def auth_registry(session_dir: Path) -> Iterator[AuthRegistry]:
     reg = start_registry(work, tls=tls, users={"devenv": "s3cret-pass"})
     yield AuthRegistry(reg, "devenv", "s3cret-pass", cert_dir)
     reg.stop()
+
+
+@dataclass
+class TokenRegistry:
+    """A registry with ``auth: token`` and the token server it trusts (the Docker Hub / GHCR flow)."""
+
+    registry: Registry
+    tokens: TokenServer
+    username: str
+    password: str
+
+    @property
+    def host(self) -> str:
+        return self.registry.host
+
+
+@pytest.fixture(scope="session")
+def token_registry(session_dir: Path) -> Iterator[TokenRegistry]:
+    """Plain-HTTP registry on 127.0.0.1 with Bearer token auth: anonymous pulls of ``public/*``,
+    pull+push for ``devenv``/``t0ken-pass``. ``.tokens.requests`` records what clients asked for."""
+    from tests.support.token_server import start_token_server
+
+    work = session_dir / "registry-token"
+    tokens = start_token_server(work, {"devenv": "t0ken-pass"})
+    reg = start_registry(work, token=tokens.registry_config())
+    yield TokenRegistry(reg, tokens, "devenv", "t0ken-pass")
+    reg.stop()
+    tokens.stop()
 
 
 @dataclass

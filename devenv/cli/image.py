@@ -82,17 +82,18 @@ class ProgressReporter:
             self.rich.stop()
 
     def event(self, kind: str, /, **fields: Any) -> None:
+        progress = kind in ("pull.progress", "push.progress")
         if self.rich is None:
-            if kind != "pull.progress" or self.base.__class__.__name__ == "JsonReporter":
+            if not progress or self.base.__class__.__name__ == "JsonReporter":
                 self.base.event(kind, **fields)
             return
         digest = str(fields.get("digest", ""))
-        if kind == "pull.progress":
+        if progress:
             task = self.tasks.get(digest)
             if task is None:
                 task = self.tasks[digest] = self.rich.add_task(digest[7:19], total=fields.get("total"))
             self.rich.update(task, completed=fields.get("current", 0))
-        elif kind == "pull.layer" and digest in self.tasks:
+        elif kind in ("pull.layer", "push.blob") and digest in self.tasks:
             self.rich.update(self.tasks[digest], description=f"{digest[7:19]} {fields.get('status', '')}")
         elif fields.get("message"):
             self.rich.console.print(str(fields["message"]), markup=False, highlight=False)

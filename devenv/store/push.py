@@ -49,7 +49,14 @@ def push_blobs(
             )
             return
         opener = functools.partial(store.blobs.open, desc.digest)
-        repo.push_blob(desc, opener, chunk_size=chunk_size)
+        sent = 0
+
+        def progress(n: int) -> None:
+            nonlocal sent
+            sent += n
+            reporter.event("push.progress", digest=desc.digest, current=sent, total=desc.size)
+
+        repo.push_blob(desc, opener, chunk_size=chunk_size, progress=progress)
         reporter.event("push.blob", digest=desc.digest, size=desc.size, status="pushed", message=f"{short}: pushed")
 
     unique = list({d.digest: d for d in blobs}.values())
