@@ -411,3 +411,37 @@ def remove_volume(name: str) -> None:
         volumes.remove(str(data_root()), name, users)
     except volumes.VolumeError as exc:
         raise ContainerError(str(exc)) from None
+
+
+# --- network ---
+# devenv ports: what a workspace's container forwards (configured and auto-forwarded ports).
+
+if TYPE_CHECKING:
+    from devenv.network.state import PortsState
+
+
+def workspace_ports(ref: WorkspaceRef) -> tuple[str, PortsState]:
+    """The container id of the workspace and the ports forwarded to it now.
+
+    Embedded runtime: what the container's forwarder serves (configured ports, then auto-forwarded
+    ones, and why some listening ports were not forwarded). Docker engine: the published ports.
+    """
+    from devenv.errors import WorkspaceError
+    from devenv.network import forwarded_ports
+    from devenv.network.state import ForwardedPort, PortsState
+    from devenv.workspace.manage import find
+
+    found = find(ref)
+    if found.container is None:
+        raise WorkspaceError(
+            f"no container for the workspace {found.target.workspace_folder or found.target.labels}",
+            remedy="create it: `devenv up`",
+        )
+    container = found.container
+    if found.runtime.name == "embedded":
+        return container.id, forwarded_ports(container.id)
+    published = tuple(
+        ForwardedPort(p.container_port, p.host_ip or "0.0.0.0", p.host_port, p.protocol, p.label)
+        for p in container.ports
+    )
+    return container.id, PortsState(published)

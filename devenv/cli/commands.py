@@ -16,6 +16,7 @@ MODULES = [
     "devenv.cli.build",  # build, outdated, upgrade
     "devenv.cli.image",  # devenv image ...
     "devenv.cli.container",  # devenv container ...
+    "devenv.cli.network",  # ports
 ]
 
 
