@@ -35,6 +35,7 @@ class _Writer:
     chmod: int | None
     chowned: bool
     entries: dict[str, FileEntry] = field(default_factory=dict)
+    allowed: set[str] | None = None  # host paths that may be copied (the context after .dockerignore)
 
     def ensure_parents(self, path: str) -> None:
         for parent in rootfs.parent_chain(path):
@@ -63,6 +64,8 @@ class _Writer:
 
     def copy_tree(self, source: Path, target: str, *, contents_only: bool) -> None:
         """Copy ``source`` (file, dir or symlink on the host) to image path ``target``."""
+        if self.allowed is not None and str(source) not in self.allowed:
+            return
         st = os.lstat(source)
         if stat.S_ISDIR(st.st_mode):
             if not contents_only or not self.is_dir(target):
@@ -189,13 +192,17 @@ def copy_entries(
         elif src.kind == "context":
             if context_root is None:
                 raise BuildError("COPY from the build context, but the build has no context")
+            w.allowed = {str(context_root / e.rel) if e.rel else str(context_root) for e in src.entries}
             for rel in src.roots:
                 full = context_root / rel if rel else context_root
                 if os.path.islink(full):
                     resolved = os.path.realpath(full)
                     if resolved.startswith(str(context_root.resolve()) + os.sep) and os.path.exists(resolved):
                         full = Path(resolved)
+                if full != (context_root / rel if rel else context_root):
+                    w.allowed.add(str(full))
                 _copy_one(w, full, dest, action.add, posixpath.basename(rel) if rel else "")
+            w.allowed = None
         else:
             view = views[f"stage:{src.stage}" if src.kind == "stage" else f"image:{src.image}"]
             found = list(_matches(view, src.path))
