@@ -445,3 +445,18 @@ def workspace_ports(ref: WorkspaceRef) -> tuple[str, PortsState]:
         for p in container.ports
     )
     return container.id, PortsState(published)
+
+
+# --- build ---
+# The image builder (issue 6): Dockerfiles and devcontainer features into cached layers, without a
+# Docker daemon. See devenv.build (plan, executor) and devenv.features (resolve, lockfile).
+
+if TYPE_CHECKING:
+    from devenv.build.builder import BuildOptions, BuildResult
+
+
+def build(opts: BuildOptions, reporter: Reporter | None = None) -> BuildResult:
+    """``devenv build``: build the workspace image (base + Dockerfile + features) into the store."""
+    from devenv.build.builder import build as _build
+
+    return _build(opts, reporter=_reporter(reporter))

@@ -1,9 +1,87 @@
-"""CLI: build commands."""
+"""CLI: ``devenv build`` — build the workspace image into devenv's store (the reference's ``build``)."""
 
 from __future__ import annotations
+
+import json
+from typing import Annotated, Any
 
 import typer
 
 
+def _explain_text(result: Any) -> str:
+    lines = []
+    for step in result.steps:
+        state = "cached " if step.cached else "rebuilt"
+        why = "" if step.cached or step.reason is None else f"  <- {step.reason.text()}"
+        lines.append(f"{state}  {step.id}  {step.description}{why}")
+    return "\n".join(lines)
+
+
 def register(app: typer.Typer) -> None:
-    return None
+    @app.command("build")
+    def build_command(
+        workspace_folder: Annotated[
+            str | None, typer.Option("--workspace-folder", help="The project folder (default: current directory).")
+        ] = None,
+        config: Annotated[str | None, typer.Option("--config", help="Path of devcontainer.json.")] = None,
+        image_name: Annotated[
+            list[str] | None, typer.Option("--image-name", help="Name of the image (repeatable).")
+        ] = None,
+        no_cache: Annotated[bool, typer.Option("--no-cache", help="Rebuild every step.")] = False,
+        push: Annotated[bool, typer.Option("--push", help="Push the image to its registry after the build.")] = False,
+        additional_features: Annotated[
+            str | None, typer.Option("--additional-features", help="More features, as a JSON object.")
+        ] = None,
+        explain: Annotated[
+            bool, typer.Option("--explain", help="For each step: cached or rebuilt, and which input changed.")
+        ] = False,
+        frozen_lockfile: Annotated[
+            bool, typer.Option("--frozen-lockfile", help="Fail when devcontainer-lock.json is missing or would change.")
+        ] = False,
+        no_lockfile: Annotated[
+            bool, typer.Option("--no-lockfile", help="Neither read nor write the lockfile.")
+        ] = False,
+        log_format: Annotated[str | None, typer.Option("--log-format", help="text or json.")] = None,
+    ) -> None:
+        """Build the dev container image (Dockerfile and features) without a Docker daemon."""
+        from devenv import api
+        from devenv.build.builder import BuildOptions
+        from devenv.cli import output
+        from devenv.errors import UsageError
+
+        output.set_log_format(log_format)
+        extra = None
+        if additional_features:
+            try:
+                extra = json.loads(additional_features)
+            except ValueError as exc:
+                raise UsageError(f"--additional-features is not valid JSON: {exc}") from None
+            if not isinstance(extra, dict):
+                raise UsageError("--additional-features must be a JSON object")
+        opts = BuildOptions(
+            workspace_folder=workspace_folder,
+            config=config,
+            image_names=tuple(image_name or ()),
+            no_cache=no_cache,
+            push=push,
+            additional_features=extra,
+            frozen_lockfile=frozen_lockfile,
+            no_lockfile=no_lockfile,
+            explain=explain,
+        )
+        result = api.build(opts, output.reporter())
+        if explain:
+            import sys
+
+            if output.settings.log_format == "json":
+                for step in result.steps:
+                    output.JsonReporter().event(
+                        "build.explain",
+                        id=step.id,
+                        step=step.description,
+                        cached=step.cached,
+                        reason=step.reason.to_json() if step.reason else None,
+                    )
+            else:
+                sys.stderr.write(_explain_text(result) + "\n")
+        output.result(result.to_json())
