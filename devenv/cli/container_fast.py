@@ -1,0 +1,85 @@
+"""``devenv container run`` and ``exec`` without typer: these two are on the hot path (tools call
+``exec`` for every command; ``run --rm`` is a container's whole life), so the CLI answers them from
+:func:`devenv.cli.main._fast_path` with the small parser of :mod:`devenv.cli.container_args`. Anything
+that parser does not know (``--help``, an unknown option) falls back to the typer commands, which call
+the same :func:`do_run` / :func:`do_exec`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from devenv.cli import container_args as args
+
+
+def main(argv: list[str]) -> int | None:
+    """``argv`` starts after ``container``. Returns an exit code, or None to use the full parser."""
+    from devenv.errors import DevenvError
+
+    try:
+        if argv[0] in ("run", "create"):
+            parsed = args.parse_argv(argv[1:], args.RUN_OPTIONS, args.RUN_SHORT)
+            return do_run(args.run_options(parsed.values, parsed.positional), create_only=argv[0] == "create")
+        if argv[0] == "exec":
+            parsed = args.parse_argv(argv[1:], args.EXEC_OPTIONS, args.EXEC_SHORT)
+            return do_exec(parsed.values, parsed.positional)
+    except args.NeedsFullParser:
+        return None
+    except DevenvError as exc:
+        from devenv.cli.main import _report
+
+        return _report(exc, exc.exit_code, exc.message, exc.render())
+    return None
+
+
+def do_run(opts: object, *, create_only: bool = False) -> int:
+    """Run (or create) a container; the exit code of the command (attached), 0 (detached), or 125-127
+    when it could not start (as docker run)."""
+    from devenv import api
+    from devenv.cli import output
+    from devenv.runtime.embedded.run import RunOptions
+    from devenv.runtime.embedded.runtime import StartFailed
+
+    assert isinstance(opts, RunOptions)
+    reporter = output.reporter()
+    if create_only:
+        container = api.create_container(opts, reporter)
+        output.result({"id": container.id, "name": container.name}, lambda r: str(r["id"]))
+        return 0
+    try:
+        result = api.run_container(opts, reporter)
+    except StartFailed as exc:
+        from devenv.cli.main import _report
+
+        return _report(exc, exc.command_exit_code, exc.message, exc.render())
+    if opts.detach:
+        output.result({"id": result.container.id, "name": result.container.name}, lambda r: str(r["id"]))
+        return 0
+    return result.exit_code if result.exit_code is not None else 0
+
+
+def do_exec(values: Mapping[str, object], positional: list[str]) -> int:
+    from devenv import api
+    from devenv.errors import UsageError
+    from devenv.runtime.base import ExecSpec
+    from devenv.runtime.embedded.exec import ExecFailed
+
+    if len(positional) < 2:
+        raise UsageError("container exec needs a CONTAINER and a COMMAND")
+    env = args.parse_env(list(values.get("env") or []), list(values.get("env_file") or []))  # type: ignore[call-overload]
+    spec = ExecSpec(
+        argv=tuple(positional[1:]),
+        env=env,
+        user=str(values.get("user") or ""),
+        workdir=str(values.get("workdir") or ""),
+        tty=bool(values.get("tty")),
+        interactive=bool(values.get("interactive")),
+    )
+    if values.get("detach"):
+        raise UsageError("container exec --detach is not supported yet", remedy="run it with `nohup ... &` inside")
+    try:
+        return api.exec_in_container(positional[0], spec)
+    except ExecFailed as exc:
+        from devenv.cli.main import _report
+
+        return _report(exc, exc.command_exit_code, exc.message, exc.render())

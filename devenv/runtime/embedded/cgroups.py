@@ -1,0 +1,254 @@
+"""Per-container cgroups on cgroup v1, v2, and hybrid hosts (v1 controllers plus a v2 ``unified`` mount).
+
+Each container gets ``<hierarchy>/<parent>/<id>`` in every hierarchy the host mounts (``parent`` is
+``devenv`` unless configured), limits written where the controller lives (memory, cpu, pids; the
+device allowlist on v1), and the directories removed when the container stops or is deleted.
+
+The device allowlist is a v1 ``devices`` controller feature; v2 needs an eBPF program that devenv does
+not load yet, so :attr:`CgroupLayout.device_control` tells the caller to compensate (drop
+``CAP_MKNOD``). Standard library only; ``root`` can point at a fake tree for unit tests.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from devenv.runtime.embedded.config import Limits
+
+Writer = Callable[[Any], list[tuple[str, str]]]
+
+V1_CONTROLLERS = frozenset(
+    ("cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids", "net_cls", "net_prio")
+)
+V1_CONTROLLERS |= {"perf_event", "hugetlb", "rdma", "misc"}
+
+# moby/moby oci/devices_linux.go + the default allow rules of runc (mknod of anything, use of these).
+DEVICE_ALLOW = (
+    "c *:* m",
+    "b *:* m",
+    "c 1:3 rwm",  # null
+    "c 1:5 rwm",  # zero
+    "c 1:7 rwm",  # full
+    "c 1:8 rwm",  # random
+    "c 1:9 rwm",  # urandom
+    "c 5:0 rwm",  # tty
+    "c 5:1 rwm",  # console
+    "c 5:2 rwm",  # ptmx
+    "c 136:* rwm",  # pts
+    "c 10:200 rwm",  # tun
+)
+
+
+@dataclass(frozen=True)
+class Hierarchy:
+    fstype: str  # "cgroup" (v1) or "cgroup2"
+    mountpoint: str
+    controllers: frozenset[str]  # v1: what is bound there ("name=systemd" for named ones); v2: cgroup.controllers
+
+    @property
+    def mount_options(self) -> str:
+        """Options to mount the same hierarchy inside the container."""
+        return "" if self.fstype == "cgroup2" else ",".join(sorted(self.controllers))
+
+
+@dataclass(frozen=True)
+class CgroupLayout:
+    hierarchies: tuple[Hierarchy, ...] = ()
+
+    @property
+    def unified(self) -> Hierarchy | None:
+        return next((h for h in self.hierarchies if h.fstype == "cgroup2"), None)
+
+    @property
+    def pure_v2(self) -> bool:
+        return len(self.hierarchies) == 1 and self.hierarchies[0].fstype == "cgroup2"
+
+    def owner(self, controller: str) -> Hierarchy | None:
+        """The hierarchy where ``controller`` is enabled (v1 wins on hybrid hosts: it holds it)."""
+        for h in self.hierarchies:
+            if h.fstype == "cgroup" and controller in h.controllers:
+                return h
+        unified = self.unified
+        return unified if unified is not None and controller in unified.controllers else None
+
+    @property
+    def device_control(self) -> bool:
+        return self.owner("devices") is not None
+
+
+def parse_mountinfo(text: str, read_controllers: bool = True) -> CgroupLayout:
+    """The cgroup hierarchies of a ``/proc/self/mountinfo`` text."""
+    found: dict[str, Hierarchy] = {}
+    for line in text.splitlines():
+        left, sep, right = line.partition(" - ")
+        if not sep:
+            continue
+        fields, rfields = left.split(), right.split()
+        if len(fields) < 5 or len(rfields) < 3:
+            continue
+        fstype, mountpoint, super_opts = rfields[0], fields[4], rfields[2].split(",")
+        if fstype == "cgroup":
+            ctrls = frozenset(o for o in super_opts if o in V1_CONTROLLERS or o.startswith("name="))
+            if ctrls and ctrls not in {h.controllers for h in found.values() if h.fstype == "cgroup"}:
+                found[mountpoint] = Hierarchy("cgroup", mountpoint, ctrls)
+        elif fstype == "cgroup2" and not any(h.fstype == "cgroup2" for h in found.values()):
+            ctrls = (
+                frozenset(_read(os.path.join(mountpoint, "cgroup.controllers")).split())
+                if read_controllers
+                else frozenset()
+            )
+            found[mountpoint] = Hierarchy("cgroup2", mountpoint, ctrls)
+    return CgroupLayout(tuple(found.values()))
+
+
+def detect() -> CgroupLayout:
+    return parse_mountinfo(_read("/proc/self/mountinfo"))
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+def _write(path: str, value: str) -> None:
+    with open(path, "w") as f:
+        f.write(value)
+
+
+@dataclass
+class ContainerCgroup:
+    layout: CgroupLayout
+    parent: str
+    id: str
+    warnings: list[str] = field(default_factory=list)
+
+    def path(self, h: Hierarchy) -> str:
+        return os.path.join(h.mountpoint, self.parent, self.id)
+
+    def paths(self) -> list[str]:
+        return [self.path(h) for h in self.layout.hierarchies]
+
+    def _ensure_parent(self, h: Hierarchy) -> None:
+        parent = os.path.join(h.mountpoint, self.parent)
+        if not os.path.isdir(parent):
+            with contextlib.suppress(FileExistsError):
+                os.makedirs(parent)
+        if h.fstype == "cgroup" and "cpuset" in h.controllers:
+            _inherit_cpuset(h.mountpoint, parent)
+        if h.fstype == "cgroup2" and h.controllers:
+            # Delegate the controllers down to our parent, then to the containers below it.
+            wanted = [c for c in ("cpu", "memory", "pids", "io") if c in h.controllers]
+            for d in (h.mountpoint, parent):
+                enabled = set(_read(os.path.join(d, "cgroup.subtree_control")).split())
+                for c in wanted:
+                    if c not in enabled:
+                        with contextlib.suppress(OSError):
+                            _write(os.path.join(d, "cgroup.subtree_control"), f"+{c}")
+
+    def create(self, limits: Limits, *, privileged: bool = False) -> None:
+        """Make the directories and write the limits. Unsupported limits become :attr:`warnings`."""
+        for h in self.layout.hierarchies:
+            self._ensure_parent(h)
+            path = self.path(h)
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(path)
+            if h.fstype == "cgroup" and "cpuset" in h.controllers:
+                _inherit_cpuset(os.path.join(h.mountpoint, self.parent), path)
+        self._limit(
+            "memory",
+            limits.memory_bytes,
+            lambda v: [("memory.limit_in_bytes", str(v))],
+            lambda v: [("memory.max", str(v))],
+        )
+        if limits.cpus is not None:
+            quota = max(1000, int(limits.cpus * 100_000))
+            self._limit(
+                "cpu",
+                quota,
+                lambda q: [("cpu.cfs_period_us", "100000"), ("cpu.cfs_quota_us", str(q))],
+                lambda q: [("cpu.max", f"{q} 100000")],
+            )
+        self._limit("pids", limits.pids_limit, lambda v: [("pids.max", str(v))], lambda v: [("pids.max", str(v))])
+        devices = self.layout.owner("devices")
+        if devices is not None and devices.fstype == "cgroup":
+            path = self.path(devices)
+            if privileged:
+                _write(os.path.join(path, "devices.allow"), "a")
+            else:
+                _write(os.path.join(path, "devices.deny"), "a")
+                for rule in DEVICE_ALLOW:
+                    _write(os.path.join(path, "devices.allow"), rule)
+
+    def _limit(self, controller: str, value: Any, v1: Writer, v2: Writer) -> None:
+        if value is None:
+            return
+        h = self.layout.owner(controller)
+        if h is None:
+            self.warnings.append(
+                f"the {controller} cgroup controller is not available: the {controller} limit is ignored"
+            )
+            return
+        writer = v1 if h.fstype == "cgroup" else v2
+        for name, text in writer(value):
+            _write(os.path.join(self.path(h), name), text)
+
+    def join(self, pid: int = 0) -> None:
+        """Move ``pid`` (0 = the caller) into the container's cgroup in every hierarchy."""
+        for path in self.paths():
+            _write(os.path.join(path, "cgroup.procs"), str(pid))
+
+    def pids(self) -> set[int]:
+        found: set[int] = set()
+        for path in self.paths():
+            found.update(int(p) for p in _read(os.path.join(path, "cgroup.procs")).split())
+        return found
+
+    def exists(self) -> bool:
+        return any(os.path.isdir(p) for p in self.paths())
+
+    def remove(self, timeout: float = 5.0) -> None:
+        """Kill what is left inside, then remove the directories. Raises OSError if a directory stays busy."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = self.pids()
+            if not left:
+                break
+            for pid in left:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.005)
+        error: OSError | None = None
+        for path in self.paths():
+            try:
+                os.rmdir(path)
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                error = exc
+        if error is not None:
+            raise error
+
+    def mount_list(self) -> list[tuple[str, str]]:
+        """``(fstype, options)`` of each hierarchy, for mounting them inside the container."""
+        return [(h.fstype, h.mount_options) for h in self.layout.hierarchies]
+
+
+def _inherit_cpuset(parent: str, child: str) -> None:
+    """A new v1 cpuset cgroup has no CPUs or memory nodes until they are copied from its parent."""
+    for name in ("cpuset.cpus", "cpuset.mems"):
+        if not _read(os.path.join(child, name)).strip():
+            value = _read(os.path.join(parent, name)).strip()
+            if value:
+                with contextlib.suppress(OSError):
+                    _write(os.path.join(child, name), value)

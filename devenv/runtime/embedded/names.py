@@ -1,0 +1,80 @@
+"""Readable random container names (``brave_turing``), as Docker gives them."""
+
+from __future__ import annotations
+
+import os
+
+ADJECTIVES = (
+    "agile",
+    "bold",
+    "brave",
+    "bright",
+    "calm",
+    "clever",
+    "cosmic",
+    "crisp",
+    "eager",
+    "fancy",
+    "gentle",
+    "happy",
+    "keen",
+    "kind",
+    "lively",
+    "lucid",
+    "mellow",
+    "merry",
+    "nimble",
+    "noble",
+    "plucky",
+    "proud",
+    "quick",
+    "quiet",
+    "rapid",
+    "serene",
+    "sharp",
+    "shiny",
+    "snappy",
+    "steady",
+    "sunny",
+    "swift",
+    "tidy",
+    "vivid",
+    "witty",
+    "zesty",
+)
+NAMES = (
+    "babbage",
+    "bell",
+    "boole",
+    "cerf",
+    "curie",
+    "dijkstra",
+    "einstein",
+    "euler",
+    "fermi",
+    "feynman",
+    "gauss",
+    "hamilton",
+    "hopper",
+    "kay",
+    "knuth",
+    "lamarr",
+    "lovelace",
+    "mccarthy",
+    "meitner",
+    "noether",
+    "pascal",
+    "perlman",
+    "ritchie",
+    "shannon",
+    "thompson",
+    "torvalds",
+    "turing",
+    "wozniak",
+    "yonath",
+)
+
+
+def random_name() -> str:
+    a, b = os.urandom(2)
+    return f"{ADJECTIVES[a % len(ADJECTIVES)]}_{NAMES[b % len(NAMES)]}"

@@ -1,0 +1,91 @@
+"""The container's network namespace, from the runtime's side.
+
+Split of work with :mod:`devenv.network`: the runtime creates the namespace (its init unshares
+``CLONE_NEWNET`` for ``bridge`` and ``none``; ``host`` keeps the host's) and brings ``lo`` up; then
+:func:`attach` hands it to ``devenv.network.attach`` (veth, address, NAT, port forwarder) and returns
+what the runtime writes into the container's /etc/hosts and /etc/resolv.conf. :func:`detach` undoes it.
+
+``loopback_up`` runs inside the container's init and uses a plain ioctl (no pyroute2 there); the rest
+imports :mod:`devenv.network` lazily, only when there is something to attach.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import socket
+import struct
+from dataclasses import dataclass, field
+from typing import Any
+
+SIOCGIFFLAGS = 0x8913
+SIOCSIFFLAGS = 0x8914
+IFF_UP = 0x1
+
+
+def loopback_up() -> None:
+    """``ip link set lo up`` in the caller's network namespace."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        req = struct.pack("16sH14x", b"lo", 0)
+        flags = struct.unpack("16sH14x", fcntl.ioctl(s.fileno(), SIOCGIFFLAGS, req))[1]
+        fcntl.ioctl(s.fileno(), SIOCSIFFLAGS, struct.pack("16sH14x", b"lo", flags | IFF_UP))
+
+
+@dataclass
+class NetworkInfo:
+    """What the container's /etc files and ``inspect`` need from the network."""
+
+    ip_address: str | None = None
+    resolv_conf: str | None = None  # None: the runtime derives it from the host's
+    ports: list[dict[str, Any]] = field(default_factory=list)  # PortMapping fields, host ports as bound
+
+
+def needs_attach(mode: str, ports: tuple[Any, ...], auto_forward: bool) -> bool:
+    """``bridge`` always (veth, address); ``none``/``host`` only to forward ports."""
+    return mode == "bridge" or bool(ports) or auto_forward
+
+
+def attach(container_id: str, init_pid: int, spec: Any) -> NetworkInfo:
+    """Attach the container (``spec``: its ContainerSpec) whose pid 1 is ``init_pid``."""
+    from dataclasses import asdict
+
+    from devenv import network
+
+    att = network.attach(
+        container_id, init_pid, spec.network, tuple(spec.ports), policy=spec.ports_policy, spawn_forwarder=True
+    )
+    return NetworkInfo(att.ip, att.resolv_conf or None, [asdict(p) for p in att.ports])
+
+
+def detach(container_id: str) -> None:
+    from devenv import network
+
+    network.detach(container_id)
+
+
+def host_resolv_conf() -> str:
+    """The host's resolv.conf without loopback resolvers (unreachable from a namespace of its own)."""
+    try:
+        with open("/etc/resolv.conf") as f:
+            text = f.read()
+    except OSError:
+        return ""
+    kept = []
+    for line in text.splitlines():
+        words = line.split()
+        if len(words) >= 2 and words[0] == "nameserver" and (words[1].startswith("127.") or words[1] == "::1"):
+            continue
+        kept.append(line)
+    return "\n".join(kept) + "\n"
+
+
+def hosts_file(hostname: str, ip: str | None) -> str:
+    lines = [
+        "127.0.0.1\tlocalhost",
+        "::1\tlocalhost ip6-localhost ip6-loopback",
+        "fe00::0\tip6-localnet",
+        "ff00::0\tip6-mcastprefix",
+        "ff02::1\tip6-allnodes",
+        "ff02::2\tip6-allrouters",
+        f"{ip}\t{hostname}" if ip else f"127.0.1.1\t{hostname}",
+    ]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,222 @@
+"""From a ContainerSpec to what the runtime does: validation at create time, and the RunConfig of a start.
+
+Pure functions over the spec and the record (plus ``os.path`` checks of bind sources), unit-tested
+without root. Every error names the offending value and says what to do.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+
+from devenv.runtime.base import ContainerSpec, MountSpec
+from devenv.runtime.embedded import caps as capabilities
+from devenv.runtime.embedded.config import MASKED_PATHS, READONLY_PATHS, Limits, MountEntry, RunConfig
+
+NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+VOLUME_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_SIGNALS = {
+    "HUP": 1,
+    "INT": 2,
+    "QUIT": 3,
+    "KILL": 9,
+    "USR1": 10,
+    "USR2": 12,
+    "TERM": 15,
+    "STOP": 19,
+    "CONT": 18,
+    "WINCH": 28,
+    "PWR": 30,
+}
+
+
+class SpecError(ValueError):
+    """An invalid container spec; the message names the field and value."""
+
+
+@dataclass
+class Security:
+    no_new_privs: bool = False
+    seccomp: str = "default"  # "default" | "unconfined" | profile JSON text
+    warnings: list[str] = field(default_factory=list)
+
+
+def parse_signal(value: str | int) -> int:
+    if isinstance(value, int):
+        return value
+    text = value.strip().upper()
+    if text.isdigit():
+        return int(text)
+    text = text.removeprefix("SIG")
+    if text not in _SIGNALS:
+        raise SpecError(f"unknown stop signal {value!r} (e.g. SIGTERM, SIGINT, 15)")
+    return _SIGNALS[text]
+
+
+def parse_security_opts(opts: tuple[str, ...], read_file: bool = True) -> Security:
+    """``no-new-privileges[:true|=true]``, ``seccomp=unconfined|PROFILE.json``; others are warned about."""
+    sec = Security()
+    for opt in opts:
+        key, sep, value = opt.replace(":", "=", 1).partition("=")
+        key = key.strip().lower()
+        if key == "no-new-privileges":
+            if sep and value.lower() not in ("true", "false"):
+                raise SpecError(f"securityOpt {opt!r}: no-new-privileges takes true or false")
+            sec.no_new_privs = not sep or value.lower() == "true"
+        elif key == "seccomp":
+            if not value:
+                raise SpecError(f"securityOpt {opt!r}: give seccomp=unconfined or seccomp=/path/to/profile.json")
+            if value == "unconfined":
+                sec.seccomp = "unconfined"
+            elif read_file:
+                try:
+                    with open(value) as f:
+                        sec.seccomp = f.read()
+                except OSError as exc:
+                    raise SpecError(f"securityOpt {opt!r}: cannot read the seccomp profile: {exc.strerror}") from None
+            else:
+                sec.seccomp = value
+        elif key in ("label", "apparmor", "systempaths"):
+            sec.warnings.append(f"securityOpt {opt!r} is not supported by the embedded runtime and is ignored")
+        else:
+            raise SpecError(f"unknown securityOpt {opt!r} (supported: no-new-privileges, seccomp=...)")
+    return sec
+
+
+def validate(spec: ContainerSpec) -> list[str]:
+    """Check what can be checked before anything is created; returns warnings."""
+    if spec.name is not None and not NAME.match(spec.name):
+        raise SpecError(f"invalid container name {spec.name!r}: use [a-zA-Z0-9][a-zA-Z0-9_.-]*")
+    if spec.network not in ("bridge", "host", "none"):
+        raise SpecError(f"unknown network mode {spec.network!r} (bridge, host or none)")
+    try:
+        capabilities.container_set(spec.privileged, spec.cap_add, spec.cap_drop)
+    except capabilities.UnknownCapability as exc:
+        raise SpecError(f"{exc} in capAdd/capDrop") from None
+    parse_signal(spec.stop_signal)
+    warnings = parse_security_opts(spec.security_opt).warnings
+    targets: set[str] = set()
+    for m in spec.mounts:
+        _check_mount(m)
+        if m.target in targets:
+            raise SpecError(f"duplicate mount target {m.target}")
+        targets.add(m.target)
+    if spec.hostname is not None and (len(spec.hostname) > 64 or not spec.hostname):
+        raise SpecError(f"invalid hostname {spec.hostname!r} (1 to 64 characters)")
+    return warnings
+
+
+def _check_mount(m: MountSpec) -> None:
+    if not m.target.startswith("/"):
+        raise SpecError(f"mount target {m.target!r} must be an absolute path inside the container")
+    if m.type == "bind":
+        if not m.source.startswith("/"):
+            raise SpecError(f"bind mount source {m.source!r} must be an absolute host path")
+        if not os.path.exists(m.source):
+            raise SpecError(f"bind mount source path does not exist: {m.source}")
+    elif m.type == "volume":
+        if m.source and not VOLUME_NAME.match(m.source):
+            raise SpecError(
+                f"invalid volume name {m.source!r}: use letters, digits, '_', '.' and '-' "
+                "(a host path needs a bind mount)"
+            )
+    elif m.type != "tmpfs":
+        raise SpecError(f"unknown mount type {m.type!r} (bind, volume or tmpfs)")
+
+
+def tmpfs_data(options: tuple[str, ...]) -> str:
+    """``tmpfs-size=64m`` / ``tmpfs-mode=1770`` (Docker's names) or plain ``size=``/``mode=`` → mount data."""
+    out = []
+    for opt in options:
+        key, _, value = opt.partition("=")
+        key = key.removeprefix("tmpfs-")
+        if key in ("size", "mode", "nr_inodes", "uid", "gid") and value:
+            out.append(f"{key}={value}")
+    if not any(o.startswith("mode=") for o in out):
+        out.append("mode=1777")
+    return ",".join(out)
+
+
+def mount_entries(spec: ContainerSpec, volume_paths: dict[str, tuple[str, bool]]) -> list[MountEntry]:
+    """``volume_paths``: target -> (host dir, is new) for the spec's volume mounts."""
+    entries = []
+    for m in spec.mounts:
+        if m.type == "bind":
+            entries.append(MountEntry("bind", m.target, os.path.realpath(m.source), m.read_only))
+        elif m.type == "volume":
+            path, new = volume_paths[m.target]
+            entries.append(MountEntry("bind", m.target, path, m.read_only, populate=new))
+        else:
+            entries.append(MountEntry("tmpfs", m.target, read_only=m.read_only, data=tmpfs_data(m.options)))
+    return entries
+
+
+def run_config(
+    *,
+    container_id: str,
+    name: str,
+    spec: ContainerSpec,
+    state_dir: str,
+    argv: list[str],
+    env: list[str],
+    user: str,
+    workdir: str,
+    hostname: str,
+    rootfs_driver: str,
+    lower: list[str],
+    mounts: list[MountEntry],
+    device_control: bool,
+    tty: bool,
+    stdin_open: bool,
+    auto_remove: bool,
+    anonymous_volumes: list[str],
+    attach_network: bool,
+    tty_size: tuple[int, int] = (24, 80),
+) -> tuple[RunConfig, list[str]]:
+    """The RunConfig of one start, and warnings (e.g. what this host cannot enforce)."""
+    sec = parse_security_opts(spec.security_opt)
+    warnings = list(sec.warnings)
+    cap_set = capabilities.container_set(spec.privileged, spec.cap_add, spec.cap_drop)
+    if not device_control and not spec.privileged and "MKNOD" in cap_set:
+        # Without a device cgroup (cgroup v2 needs eBPF, not loaded here) a container could create and
+        # open any device node: take the capability away instead.
+        cap_set.remove("MKNOD")
+        warnings.append("no device cgroup on this host: CAP_MKNOD is dropped from the container")
+    etc = {p: os.path.join(state_dir, os.path.basename(p)) for p in ("/etc/hostname", "/etc/hosts", "/etc/resolv.conf")}
+    res = spec.resources
+    cfg = RunConfig(
+        id=container_id,
+        name=name,
+        argv=argv,
+        env=env,
+        hostname=hostname,
+        state_dir=state_dir,
+        rootfs_driver=rootfs_driver,
+        rootfs_dir=os.path.join(state_dir, "rootfs"),
+        rootfs_lower=lower if rootfs_driver == "overlay" else [],
+        rootfs_upper=os.path.join(state_dir, "upper") if rootfs_driver == "overlay" else "",
+        rootfs_work=os.path.join(state_dir, "work") if rootfs_driver == "overlay" else "",
+        user=user,
+        workdir=workdir,
+        tty=tty,
+        stdin_open=stdin_open,
+        init=spec.init,
+        network=spec.network,
+        attach_network=attach_network,
+        mounts=mounts,
+        etc_files=etc,
+        caps=cap_set,
+        privileged=spec.privileged,
+        no_new_privs=sec.no_new_privs,
+        seccomp=sec.seccomp,
+        masked_paths=[] if spec.privileged else list(MASKED_PATHS),
+        readonly_paths=[] if spec.privileged else list(READONLY_PATHS),
+        limits=Limits(res.memory_bytes, res.cpus, res.pids_limit),
+        stop_signal=parse_signal(spec.stop_signal),
+        auto_remove=auto_remove,
+        anonymous_volumes=anonymous_volumes,
+        log_path=os.path.join(state_dir, "container.log"),
+        tty_size=tty_size,
+    )
+    return cfg, warnings
