@@ -16,6 +16,7 @@ Loading
         ``workspace_folder`` and ``workspace_mount``), ``warnings``, ``id_labels``,
         ``devcontainer_id``, ``error(where, message)`` → ConfigError at a property's position,
         ``with_devcontainer_id(labels=None)`` and ``with_container_env(env)`` (phases 2 and 3).
+    ``loads(text, config_path, workspace_folder, *, env)`` — the same from text (tests, tools).
     ``locate(workspace_folder) -> str``; ``read_document(path) -> Document``; ``parse_jsonc(text, path)``.
 
 Model (``devenv.config.model``)
@@ -49,7 +50,7 @@ from __future__ import annotations
 
 from devenv.config.jsonc import Document, PathKey
 from devenv.config.jsonc import parse as parse_jsonc
-from devenv.config.load import LoadedConfig, load, read_document, update_from_old_properties
+from devenv.config.load import LoadedConfig, load, load_document, loads, read_document, update_from_old_properties
 from devenv.config.locate import WorkspaceConfig, locate
 from devenv.config.merge import (
     MergedConfig,
@@ -86,6 +87,8 @@ __all__ = [
     "feature_metadata_entry",
     "id_labels",
     "load",
+    "load_document",
+    "loads",
     "locate",
     "merge_metadata",
     "parse_jsonc",

@@ -39,6 +39,7 @@ _SKIP = re.compile(rf"(?:[{_WS_CHARS}]+|//[^{_LINE_BREAKS}]*|/\*.*?\*/)*", re.DO
 _NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
 _WORD = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*")
 _STRING_LINE_BREAK = re.compile(rf"[{_LINE_BREAKS}]")
+_EDITOR_LINE_BREAK = re.compile(r"[\n\r]")
 _BAD_ESCAPE = 'invalid escape in string: expected one of \\" \\\\ \\/ \\b \\f \\n \\r \\t \\uXXXX'
 _scanstring = json.decoder.scanstring  # type: ignore[attr-defined]  # the C scanner: decodes escapes, reports the end offset
 
@@ -106,7 +107,7 @@ class Document:
             path=self.path,
             line=line,
             col=col,
-            pointer=format_pointer(where),
+            pointer=format_pointer(where) or None,
             excerpt=excerpt(self.text, start, end),
             remedy=remedy,
         )
@@ -114,7 +115,7 @@ class Document:
 
 def _line_starts(text: str) -> list[int]:
     starts = [0]
-    for match in re.finditer(r"\r\n|[\n\r\u2028\u2029]", text):
+    for match in re.finditer(r"\r\n|[\n\r]", text):  # editors do not break lines at U+2028/9
         starts.append(match.end())
     return starts
 
@@ -135,7 +136,7 @@ def format_pointer(where: PathKey) -> str:
 def excerpt(text: str, start: int, end: int) -> str:
     """The source line holding ``start``, numbered, with carets under ``start..end`` (on that line)."""
     line_start = max(text.rfind("\n", 0, start), text.rfind("\r", 0, start)) + 1
-    match = _STRING_LINE_BREAK.search(text, start)
+    match = _EDITOR_LINE_BREAK.search(text, start)
     line_end = match.start() if match else len(text)
     line_no = len(_line_starts(text[:line_start])) if line_start else 1
     source = text[line_start:line_end].replace("\ufeff", "")

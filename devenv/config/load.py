@@ -162,7 +162,30 @@ def load(
     if workspace_folder is not None or config_path is None:
         folder = locate.absolute(workspace_folder if workspace_folder is not None else ".", cwd)
     path = locate.absolute(config_path, cwd) if config_path is not None else locate.locate(folder or ".")
-    doc = read_document(path)
+    return load_document(read_document(path), folder, env=env, mount_git_root=mount_git_root)
+
+
+def loads(
+    text: str,
+    config_path: str = "/workspace/.devcontainer/devcontainer.json",
+    workspace_folder: str | None = "/workspace",
+    *,
+    env: Mapping[str, str] | None = None,
+    mount_git_root: bool = False,
+) -> LoadedConfig:
+    """:func:`load` from text (no file is read): for tests, tools and configs held in memory."""
+    return load_document(jsonc.parse(text, config_path), workspace_folder, env=env or {}, mount_git_root=mount_git_root)
+
+
+def load_document(
+    doc: Document,
+    folder: str | None,
+    *,
+    env: Mapping[str, str] | None = None,
+    mount_git_root: bool = True,
+) -> LoadedConfig:
+    """Validate, map legacy properties, substitute and type an already parsed document."""
+    path = doc.path or "devcontainer.json"
     warnings = check_document(doc)
     raw = update_from_old_properties(doc.value)
     workspace = locate.default_workspace(folder, raw, mount_git_root=mount_git_root)

@@ -87,5 +87,5 @@ def test_extra_case_output_is_byte_identical(case: str, tmp_path: Path) -> None:
 
 
 def test_output_writer_matches_javascript_json() -> None:
-    value = {"b": 1, "10": [1.5, 1e21, 1e-7, 0.1, -0.0, 2.0], "2": "é\u2028\"", "a": None}
+    value = {"b": 1, "10": [1.5, 1e21, 1e-7, 0.1, -0.0, 2.0], "2": 'é\u2028"', "a": None}
     assert dumps(value) == '{"2":"é\u2028\\"","10":[1.5,1e+21,1e-7,0.1,0,2],"b":1,"a":null}'
