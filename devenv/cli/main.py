@@ -26,6 +26,10 @@ def _fast_path(argv: list[str]) -> int | None:
         from devenv.cli.workspace_fast import fast_exec
 
         return fast_exec(argv[1:])
+    if argv[:1] == ["up"]:
+        from devenv.cli.workspace_fast import fast_up
+
+        return fast_up(argv[1:])
     if argv[:1] == ["container"] and argv[1:2] in (["run"], ["create"], ["exec"]):
         from devenv.cli.container_fast import main as container_main
 

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 import typer
 
 from devenv.cli import output
+from devenv.workspace.up_args import print_result
 
 FolderOpt = Annotated[
     str | None, typer.Option("--workspace-folder", help="The workspace folder (default: the current folder).")
@@ -41,9 +42,10 @@ def _ref(folder: str | None, config: str | None, id_label: list[str] | None, run
 def _error_result(exc: BaseException) -> None:
     """The reference prints ``{"outcome": "error", ...}`` on stdout; main prints it too in JSON mode."""
     from devenv.errors import DevenvError
+    from devenv.workspace.up_args import print_result
 
     if output.settings.log_format != "json" and isinstance(exc, DevenvError):
-        output.result({"outcome": "error", "message": exc.message, "description": exc.render()})
+        print_result({"outcome": "error", "message": exc.message, "description": exc.render()})
 
 
 def up(
@@ -111,7 +113,7 @@ def up(
     except Exception as exc:
         _error_result(exc)
         raise
-    output.result(result.to_json())
+    print_result(result.to_json())
 
 
 def rebuild(
@@ -133,7 +135,7 @@ def rebuild(
     except Exception as exc:
         _error_result(exc)
         raise
-    output.result(result.to_json())
+    print_result(result.to_json())
 
 
 def exec_(

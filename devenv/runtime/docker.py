@@ -17,7 +17,6 @@ import sys
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
-from datetime import datetime
 from typing import IO, Any
 
 from devenv.errors import ContainerError, ContainerNotFound, HostError, ImageError, ImageNotFound
@@ -31,7 +30,7 @@ from devenv.runtime.base import (
     MountSpec,
     PortMapping,
 )
-from devenv.runtime.dockercli import exec_argv
+from devenv.runtime.dockercli import exec_argv, parse_docker_time
 
 _STATUS = {
     "created": ContainerStatus.CREATED,
@@ -42,19 +41,6 @@ _STATUS = {
     "exited": ContainerStatus.STOPPED,
     "dead": ContainerStatus.STOPPED,
 }
-
-
-def parse_docker_time(value: str | None) -> float | None:
-    """Docker's RFC 3339 times with nanoseconds ("2024-05-01T10:00:00.123456789Z"); None for the zero time."""
-    if not value or value.startswith("0001-01-01"):
-        return None
-    text = value.replace("Z", "+00:00")
-    if "." in text:
-        head, rest = text.split(".", 1)
-        digits = "".join(ch for ch in rest if ch.isdigit())
-        zone = rest[len(digits) :]
-        text = f"{head}.{digits[:6].ljust(6, '0')}{zone}"
-    return datetime.fromisoformat(text).timestamp()
 
 
 def mount_arg(m: MountSpec) -> str:

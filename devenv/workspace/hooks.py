@@ -16,8 +16,8 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any, Protocol
 
-from devenv.config.merge import HookCommand
 from devenv.errors import LifecycleCommandFailed
 from devenv.events import NULL, Reporter
 
@@ -34,6 +34,35 @@ CONTAINER_HOOKS = (
 )
 ALL_HOOKS = ("initializeCommand", *CONTAINER_HOOKS)
 CREATE_HOOKS = CONTAINER_HOOKS[:3]
+
+
+class HookCommand(Protocol):
+    """One command of a hook and who contributed it (a feature id or ``devcontainer.json``).
+
+    :class:`devenv.config.merge.HookCommand` is one; :class:`Hook` is the plain one used elsewhere.
+    """
+
+    @property
+    def origin(self) -> str: ...
+
+    @property
+    def command(self) -> LifecycleCommand: ...
+
+
+@dataclass(frozen=True)
+class Hook:
+    origin: str
+    command: LifecycleCommand
+
+
+def to_json(command: LifecycleCommand) -> Any:
+    """A command as plain JSON (lists and dicts), e.g. to keep it in the workspace state."""
+    if isinstance(command, str):
+        return command
+    if isinstance(command, Mapping):
+        return {k: v if isinstance(v, str) else list(v) for k, v in command.items()}
+    return list(command)
+
 
 OutputLine = Callable[[bytes], None]
 CommandRunner = Callable[[Sequence[str], OutputLine], int]
@@ -129,7 +158,7 @@ def run_hook_command(
             message=f"{failure.label} failed with exit code {failure.code}. Skipping any further commands.",
         )
         raise LifecycleCommandFailed(failure.label, failure.code, detail="\n".join(failure.tail) or None) from None
-    reporter.event("hook.done", hook=hook, origin=entry.origin)
+    reporter.event("hook.done", hook=hook, origin=entry.origin, message=f"{hook} from {_origin_text(entry.origin)} done")
 
 
 def run_hook(hook: str, entries: Sequence[HookCommand], run: CommandRunner, reporter: Reporter = NULL) -> bool:

@@ -44,6 +44,9 @@ class WorkspaceState:
     shutdown_action: str = "stopContainer"
     image: str = ""
     setup_done: bool = False  # every due hook ran for `started`
+    # What a fast `up` on a ready workspace still runs (valid while config_stamp matches):
+    initialize_command: Any = None  # devcontainer.json's, as JSON
+    post_attach: list[list[Any]] = field(default_factory=list)  # [origin, command as JSON], merged order
     version: int = STATE_VERSION
 
     def to_json(self) -> dict[str, Any]:

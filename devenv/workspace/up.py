@@ -21,7 +21,7 @@ from devenv.errors import ContainerNotFound, UsageError, WorkspaceError
 from devenv.events import NULL, Reporter
 from devenv.runtime.base import Container, ContainerStatus, Runtime
 from devenv.workspace import identity, state
-from devenv.workspace.hooks import CREATE_HOOKS
+from devenv.workspace.hooks import CREATE_HOOKS, to_json
 from devenv.workspace.identity import CONFIG_LABEL, METADATA_LABEL
 from devenv.workspace.up_args import parse_remote_env
 
@@ -142,9 +142,8 @@ def run_initialize_command(loaded: LoadedConfig, reporter: Reporter) -> None:
     command = loaded.config.initialize_command
     if command is None:
         return
-    from devenv.config.merge import HookCommand
     from devenv.hosts.local import LocalHost
-    from devenv.workspace.hooks import run_hook
+    from devenv.workspace.hooks import Hook, run_hook
 
     host = LocalHost()
     cwd = str(loaded.workspace_folder or loaded.config_folder)
@@ -152,7 +151,7 @@ def run_initialize_command(loaded: LoadedConfig, reporter: Reporter) -> None:
     def run(argv: Any, on_line: Any) -> int:
         return host.stream(list(argv), on_line, cwd=cwd)
 
-    run_hook("initializeCommand", [HookCommand("devcontainer.json", command)], run, reporter)
+    run_hook("initializeCommand", [Hook("devcontainer.json", command)], run, reporter)
 
 
 def up(opts: UpOptions, reporter: Reporter = NULL) -> UpResult:
@@ -249,6 +248,8 @@ def _up_locked(
         container = runtime.start(container.id)
         session = _prepare_session(opts, loaded, runtime, container, merged, extra_env, reporter)
     st = _state(key, labels, loaded, runtime, container, session, stamp, extra_env)
+    st.initialize_command = loaded.data.get("initializeCommand")
+    st.post_attach = [[h.origin, to_json(h.command)] for h in merged.hook("postAttachCommand")]
     state.save(st)
     outcome = sessions.run_hooks(runtime, session, merged, hook_opts, reporter)
     st.setup_done = outcome == "done" and not opts.skip_post_create

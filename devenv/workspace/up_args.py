@@ -14,3 +14,21 @@ def parse_remote_env(items: tuple[str, ...]) -> dict[str, str]:
             raise UsageError(f"--remote-env {item!r}: remote-env must match <name>=<value>")
         env[key] = value
     return env
+
+
+def print_result(obj: object) -> None:
+    """A command's result object on stdout as the reference prints it: one line of compact JSON."""
+    import json
+    import sys
+
+    sys.stdout.write(json.dumps(obj, separators=(",", ":")) + "\n")
+    sys.stdout.flush()
+
+
+def up_result(container_id: str, remote_user: str, remote_workspace_folder: str) -> dict[str, str]:
+    return {
+        "outcome": "success",
+        "containerId": container_id,
+        "remoteUser": remote_user,
+        "remoteWorkspaceFolder": remote_workspace_folder,
+    }

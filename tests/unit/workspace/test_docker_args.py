@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from devenv.runtime.base import ContainerSpec, ContainerStatus, ExecSpec, MountSpec, PortMapping
-from devenv.runtime.docker import DockerRuntime, container_from_inspect, create_args, parse_docker_time
+from devenv.runtime.docker import DockerRuntime, container_from_inspect, create_args
+from devenv.runtime.dockercli import parse_docker_time
 
 
 def test_create_args() -> None:

@@ -8,9 +8,9 @@ from collections.abc import Sequence
 
 import pytest
 
-from devenv.config.merge import HookCommand
 from devenv.errors import LifecycleCommandFailed
 from devenv.events import RecordingReporter
+from devenv.workspace.hooks import Hook as HookCommand
 from devenv.workspace.hooks import (
     LifecyclePlan,
     MarkerStore,
