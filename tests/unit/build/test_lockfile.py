@@ -18,14 +18,22 @@ def feature(key: str, source: str = "oci", deps: tuple[str, ...] = ()) -> lf.Loc
 
 
 def test_path_next_to_config() -> None:
-    assert lf.lockfile_path(Path("/w/.devcontainer/devcontainer.json")) == Path("/w/.devcontainer/devcontainer-lock.json")
+    expected = Path("/w/.devcontainer/devcontainer-lock.json")
+    assert lf.lockfile_path(Path("/w/.devcontainer/devcontainer.json")) == expected
     assert lf.lockfile_path(Path("/w/.devcontainer.json")) == Path("/w/.devcontainer-lock.json")
 
 
 def test_generate_filters_and_sorts_like_locale_compare() -> None:
     lock = lf.generate(
-        [feature("b/Z"), feature("./local", "local"), feature("B/a"), feature("a_b"), feature("a-b"), feature("extra"),
-         feature("dep", deps=("B/a",))],
+        [
+            feature("b/Z"),
+            feature("./local", "local"),
+            feature("B/a"),
+            feature("a_b"),
+            feature("a-b"),
+            feature("extra"),
+            feature("dep", deps=("B/a",)),
+        ],
         config_keys=["b/Z", "B/a", "a_b", "a-b", "./local", "dep"],
         additional_keys=["extra", "b/Z"],
     )
@@ -37,8 +45,17 @@ def test_generate_filters_and_sorts_like_locale_compare() -> None:
 
 @pytest.mark.skipif(subprocess.run(["node", "--version"], capture_output=True).returncode != 0, reason="no node")
 def test_bytes_equal_json_stringify(tmp_path: Path) -> None:
-    keys = ["ghcr.io/x/y:1", "Ghcr.io/x/y", "127.0.0.1:5000/a/b:latest", "https://h/devcontainer-feature-z.tgz",
-            "a.b", "a/b", "a:b", "A-b", "é"]
+    keys = [
+        "ghcr.io/x/y:1",
+        "Ghcr.io/x/y",
+        "127.0.0.1:5000/a/b:latest",
+        "https://h/devcontainer-feature-z.tgz",
+        "a.b",
+        "a/b",
+        "a:b",
+        "A-b",
+        "é",
+    ]
     lock = lf.generate([feature(k, deps=("dep",) if i % 2 else ()) for i, k in enumerate(keys)], config_keys=keys)
     script = (
         "const keys = JSON.parse(process.argv[1]); const e = JSON.parse(process.argv[2]);"
