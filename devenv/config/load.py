@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ class LoadedConfig:
     config: model.DevContainerConfig
     workspace: WorkspaceConfig
     warnings: tuple[ConfigWarning, ...] = ()
+    context: substitute.LocalContext = field(default_factory=lambda: substitute.LocalContext(env={}))
 
     @property
     def config_folder(self) -> Path:
@@ -58,6 +59,10 @@ class LoadedConfig:
     def position(self, where: PathKey | str) -> tuple[int, int] | None:
         key = (where,) if isinstance(where, str) else where
         return self.document.locate(key)
+
+    def substitute_local(self, value: Any) -> Any:
+        """Phase 1 with this config's context, for values from elsewhere (image and feature metadata)."""
+        return substitute.substitute_local(value, self.context)
 
     def with_devcontainer_id(self, labels: Mapping[str, str] | None = None) -> LoadedConfig:
         """Phase 2: ``${devcontainerId}`` replaced (from ``labels``, default :attr:`id_labels`)."""
@@ -210,4 +215,5 @@ def load_document(
         config=model.from_json(data),
         workspace=workspace,
         warnings=warnings,
+        context=context,
     )

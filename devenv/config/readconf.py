@@ -43,9 +43,18 @@ def config_file_uri(path: str, located: bool) -> dict[str, Any]:
     return {"$mid": 1, "fsPath": path, "path": path, "scheme": "vscode-fileHost" if located else "file"}
 
 
+ImageMetadataProvider = Callable[[LoadedConfig], list[dict[str, Any]]]
+"""Given a loaded config: the ``devcontainer.metadata`` entries of its base image (already
+substituted with :meth:`LoadedConfig.substitute_local`). Supplied by the image store/builder."""
+
+
 def read_configuration(
-    options: ReadConfigurationOptions, features: FeaturesProvider | None = None
+    options: ReadConfigurationOptions,
+    features: FeaturesProvider | None = None,
+    image_metadata: ImageMetadataProvider | None = None,
 ) -> ReadConfigurationResult:
+    """The reference's ``read-configuration`` output. Without providers, features and image metadata
+    are taken as empty (``featuresConfiguration`` is then left out, like a config without features)."""
     folder = options.workspace_folder
     if folder is None and options.config is None:
         folder = options.cwd or os.getcwd()
@@ -72,6 +81,7 @@ def read_configuration(
         if options.include_merged_configuration:
             from devenv.config.merge import merge_metadata
 
-            merged = merge_metadata([], feature_entries, loaded.data)
+            base = image_metadata(loaded) if image_metadata is not None else []
+            merged = merge_metadata(base, feature_entries, configuration)
             output["mergedConfiguration"] = merged.to_json()
     return ReadConfigurationResult(output=output, loaded=loaded, warnings=loaded.warnings)
