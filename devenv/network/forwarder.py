@@ -21,68 +21,54 @@ import signal
 import socket
 import sys
 import threading
+import time
 from dataclasses import replace
 
 from devenv.errors import DevenvError, NetworkError
 from devenv.network import hostports, nsutil, procnet, state
+from devenv.network.loop import EventLoop
 from devenv.network.ports import attributes_for, has_expressions
-from devenv.network.relay import relay
 from devenv.network.state import Attachment, ForwardedPort, PortsState
 from devenv.runtime.base import PortMapping
 
 
 class _Listener:
-    """One host socket and its accept loop (a thread that entered the container's namespace)."""
+    """One host socket: TCP ones are served by the forwarder's event loop, UDP ones by a thread."""
 
     def __init__(self, fwd: Forwarder, sock: socket.socket, mapping: PortMapping, source: str) -> None:
         self.fwd, self.sock, self.mapping, self.source = fwd, sock, mapping, source
         self.closed = False
+        self._resolved: tuple[float, list[tuple[int, str]]] | None = None
 
     def start(self) -> None:
-        target = self._serve_udp if self.mapping.protocol == "udp" else self._serve_tcp
-        threading.Thread(target=target, name=f"listen-{self.mapping.host_port}", daemon=True).start()
+        if self.mapping.protocol == "udp":
+            threading.Thread(target=self._serve_udp, name=f"udp-{self.mapping.host_port}", daemon=True).start()
+        else:
+            local = not self.mapping.target_host
+            self.fwd.loop.add_listener(self.sock, self.mapping.container_port, self._targets, local=local)
 
     def close(self) -> None:
         self.closed = True
-        with contextlib.suppress(OSError):
-            self.sock.shutdown(socket.SHUT_RDWR)
-        self.sock.close()
-
-    def _serve_tcp(self) -> None:
-        nsutil.setns(self.fwd.netns_fd)  # threads started from here inherit the container's namespace
-        while not self.closed:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._handle, args=(conn,), name="conn", daemon=True).start()
+        if self.mapping.protocol == "udp":
+            with contextlib.suppress(OSError):
+                self.sock.shutdown(socket.SHUT_RDWR)
+            self.sock.close()
+        else:
+            self.fwd.loop.remove_listener(self.sock)
 
     def _targets(self) -> list[tuple[int, str]]:
+        """Runs on the loop thread, inside the container's namespace."""
         host = self.mapping.target_host
         if host:
-            infos = socket.getaddrinfo(host, self.mapping.container_port, type=socket.SOCK_STREAM)
-            return [(info[0], str(info[4][0])) for info in infos]
+            now = time.monotonic()
+            if self._resolved is None or now - self._resolved[0] > 30.0:
+                infos = socket.getaddrinfo(host, self.mapping.container_port, type=socket.SOCK_STREAM)
+                self._resolved = (now, [(info[0], str(info[4][0])) for info in infos])
+            return list(self._resolved[1])
         targets: list[tuple[int, str]] = [(socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")]
         if self.fwd.att.ip:
             targets.append((socket.AF_INET, self.fwd.att.ip))
         return targets
-
-    def _handle(self, conn: socket.socket) -> None:
-        try:
-            targets = self._targets()
-        except OSError:
-            conn.close()
-            return
-        for family, address in targets:
-            up = socket.socket(family, socket.SOCK_STREAM)
-            try:
-                up.connect((address, self.mapping.container_port))
-            except OSError:
-                up.close()
-                continue
-            relay(conn, up, inline=True)
-            return
-        conn.close()  # nothing listens in the container: the client sees the connection closed
 
     def _serve_udp(self) -> None:
         nsutil.setns(self.fwd.netns_fd)
@@ -135,6 +121,7 @@ class Forwarder:
     ) -> None:
         self.att, self.netns_fd, self.interval = att, netns_fd, interval
         self.netns_id = nsutil.netns_identity(netns_fd)
+        self.loop = EventLoop(netns_fd)
         self.configured = [_Listener(self, s, m, "configured") for s, m in listeners]
         self.auto: dict[int, _Listener] = {}
         self.ignored: set[int] = set()
@@ -144,6 +131,7 @@ class Forwarder:
         self.lock = threading.Lock()
 
     def start(self) -> None:
+        self.loop.start()
         for listener in self.configured:
             listener.start()
         if self.dns_sockets is not None and self.att.dns_proxy:
@@ -160,6 +148,7 @@ class Forwarder:
             for listener in [*self.configured, *self.auto.values()]:
                 listener.close()
             self.auto.clear()
+        self.loop.stop()
         with contextlib.suppress(FileNotFoundError):
             state.ports_path(self.att.container_id).unlink()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import tempfile
@@ -186,3 +187,32 @@ while len(data) < size:
     data += s.recv(size - len(data))
 print(socket.inet_ntoa(data[-4:]))
 """
+
+
+def test_large_transfers_arrive_byte_exact_and_half_close_is_passed_on(network_root: str) -> None:
+    import hashlib
+    import threading
+
+    payload = os.urandom(24 << 20)
+    with netns() as c:
+        att = network.attach("bulk-1", c.path, "bridge", (PortMapping(3000, 0),))
+        c.serve("bulk", 3000)
+        with socket.create_connection(("127.0.0.1", att.ports[0].host_port), timeout=30) as s:
+            reader = s.makefile("rb")
+            assert reader.readline().startswith(b"bulk ")
+            received = hashlib.sha256()
+            count = [0]
+
+            def read_back() -> None:
+                while chunk := reader.read1(1 << 20):
+                    received.update(chunk)
+                    count[0] += len(chunk)
+
+            t = threading.Thread(target=read_back)
+            t.start()
+            s.sendall(payload)
+            s.shutdown(socket.SHUT_WR)  # the server sees EOF, stops echoing and closes: we then see EOF
+            t.join(60)
+            assert not t.is_alive()
+        assert count[0] == len(payload)
+        assert received.hexdigest() == hashlib.sha256(payload).hexdigest()
