@@ -148,7 +148,19 @@ def main(argv: list[str] | None = None) -> int:
     server: subprocess.Popen[str] | None = None
     try:
         import_image()
-        run("docker", "run", "-d", "--name", name, "-p", f"127.0.0.1::{SERVER_PORT}", IMAGE, "/bin/busybox", "sleep", "3600")  # noqa: E501
+        run(
+            "docker",
+            "run",
+            "-d",
+            "--name",
+            name,
+            "-p",
+            f"127.0.0.1::{SERVER_PORT}",
+            IMAGE,
+            "/bin/busybox",
+            "sleep",
+            "3600",
+        )
         docker_port = int(run("docker", "port", name, f"{SERVER_PORT}/tcp").splitlines()[0].rsplit(":", 1)[1])
         pid = int(run("docker", "inspect", "-f", "{{.State.Pid}}", name))
         server = subprocess.Popen(
@@ -159,11 +171,15 @@ def main(argv: list[str] | None = None) -> int:
         assert server.stdout is not None and server.stdout.readline().strip() == "ready"
         att = network.attach(f"bench-{os.getpid()}", pid, "none", (PortMapping(SERVER_PORT, 0),))
         devenv_port = att.ports[0].host_port
-        proxy = [line for line in run("ps", "-eo", "args").splitlines() if "docker-proxy" in line and str(docker_port) in line]  # noqa: E501
+        proxy = [
+            line
+            for line in run("ps", "-eo", "args").splitlines()
+            if "docker-proxy" in line and str(docker_port) in line
+        ]
         paths = {"docker": docker_port, "devenv": devenv_port}
         size = int(args.gib * 2**30)
         results: dict[str, dict[str, list[float]]] = {p: {"upload": [], "download": [], "latency": []} for p in paths}
-        for p, port in paths.items():  # warm-up
+        for port in paths.values():  # warm-up
             upload(port, 64 * CHUNK)
             latency(port, 50)
         for i in range(args.reps):
@@ -204,8 +220,10 @@ def main(argv: list[str] | None = None) -> int:
     print("| --- | --- | --- | --- |")
     for metric_name, d, k, ratio in rows:
         print(f"| {metric_name} | {d:.2f} | {k:.2f} | {ratio:.2f}x |")
-    print(f"\n{args.reps} x {args.gib} GiB per direction, {args.connections} connections; "
-          f"docker-proxy serving the Docker port: {'yes' if proxy else 'no (kernel DNAT)'}; {os.cpu_count()} cores")  # fmt: skip
+    print(
+        f"\n{args.reps} x {args.gib} GiB per direction, {args.connections} connections; "
+        f"docker-proxy serving the Docker port: {'yes' if proxy else 'no (kernel DNAT)'}; {os.cpu_count()} cores"
+    )
     out = Path(__file__).parent / "results"
     out.mkdir(exist_ok=True)
     (out / "ports.json").write_text(json.dumps({"rows": rows, "raw": results, "docker_proxy": bool(proxy)}, indent=2))
