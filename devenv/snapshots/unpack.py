@@ -283,7 +283,7 @@ class Applier:
             except PermissionError:
                 raise StoreError(
                     "cannot create an overlay whiteout (a 0/0 character device) without root",
-                    remedy="run devenv as root, or use the copy snapshotter (DEVENV_SNAPSHOTTER=copy)",
+                    remedy="run devenv as root (unpacking images without root is not supported yet)",
                 ) from None
         else:
             try:
