@@ -15,8 +15,10 @@ The runtime (and the builder's RUN steps) call three functions; everything runs 
     - ``"none"``: nothing is configured (the runtime brings ``lo`` up); ports are still forwarded.
     - ``"host"``: nothing to do; ``Attachment.ports`` are the container ports themselves.
 
-    ``ports``: :class:`~devenv.runtime.base.PortMapping` values (build them from devcontainer.json with
-    :func:`devenv.network.ports.from_config`). The host listeners are bound *before* attach returns:
+    ``ports``: :class:`~devenv.runtime.base.PortMapping` values. Build them, with the policy, from the
+    configuration: :func:`devenv.network.ports.from_merged` (merged config's typed values) or
+    :func:`devenv.network.ports.from_config` (raw JSON values), and put both in the ContainerSpec
+    (``ports``, ``ports_policy``). The host listeners are bound *before* attach returns:
     ``Attachment.ports`` holds the host ports actually bound, and a port in use raises
     :class:`~devenv.errors.NetworkError` naming it (nothing is left attached then).
     ``policy``: :class:`~devenv.runtime.base.PortsPolicy` (``ContainerSpec.ports_policy``): auto-forward
@@ -40,8 +42,8 @@ The runtime (and the builder's RUN steps) call three functions; everything runs 
 ``resolv_conf(mode="bridge") -> str``
     The resolv.conf a container in ``mode`` gets (the same text ``attach`` returns; see :mod:`.dns`).
 
-Also: :func:`get` (an attachment record), :func:`forwarded_ports` (what ``devenv ports`` lists), and
-:func:`devenv.network.ports.from_config`.
+Also: :func:`get` (an attachment record), :func:`forwarded_ports` (what ``devenv ports`` lists).
+Settings (bridge name, subnet, firewall backend, DNS servers): :mod:`devenv.network.settings`.
 """
 
 from __future__ import annotations

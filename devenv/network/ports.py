@@ -202,3 +202,38 @@ def attributes_for(port: int, policy: PortsPolicy, command_line: str | None = No
 def has_expressions(policy: PortsPolicy) -> bool:
     """Whether matching needs the listening process's command line."""
     return any(not key.isdigit() and not _RANGE.match(key) for key, _ in policy.attributes)
+
+
+def _attrs_dict(value: Any) -> Any:
+    """A portsAttributes value as the JSON object it came from (a dict, or an object with snake_case fields)."""
+    if value is None or isinstance(value, dict):
+        return value
+    keys = {
+        "label": "label",
+        "on_auto_forward": "onAutoForward",
+        "require_local_port": "requireLocalPort",
+        "elevate_if_needed": "elevateIfNeeded",
+        "protocol": "protocol",
+    }
+    return {json_key: getattr(value, attr) for attr, json_key in keys.items() if getattr(value, attr, None) is not None}
+
+
+def from_merged(
+    forward_ports: Any,
+    app_port: Any,
+    ports_attributes: Mapping[str, Any] | None,
+    other_ports_attributes: Any,
+    *,
+    auto_forward: bool = True,
+) -> tuple[tuple[PortMapping, ...], PortsPolicy]:
+    """:func:`from_config` for the merged configuration's typed values (``devenv.config`` model objects
+    with ``label``, ``on_auto_forward``, ... fields, or plain JSON objects)::
+
+        ports, policy = from_merged(merged.forward_ports, config.app_port, merged.ports_attributes,
+                                    merged.other_ports_attributes)
+        ContainerSpec(..., ports=ports, ports_policy=policy)
+    """
+    attrs = {k: _attrs_dict(v) for k, v in (ports_attributes or {}).items()}
+    fwd = list(forward_ports) if forward_ports is not None else None
+    app = list(app_port) if isinstance(app_port, tuple | list) else app_port
+    return from_config(fwd, app or None, attrs or None, _attrs_dict(other_ports_attributes), auto_forward=auto_forward)

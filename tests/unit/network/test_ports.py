@@ -115,3 +115,22 @@ def test_bad_ports_attributes_name_the_property(attrs: dict[str, object], pointe
 def test_auto_forward_can_be_turned_off() -> None:
     _, policy = from_config([3000], auto_forward=False)
     assert policy.auto_forward is False
+
+
+def test_from_merged_accepts_the_config_models_typed_attributes() -> None:
+    from devenv.config.model import PortAttributes as ModelAttributes
+    from devenv.network.ports import from_merged
+
+    mappings, policy = from_merged(
+        (3000, "db:5432"),
+        (8000,),
+        {"3000": ModelAttributes(label="Web", require_local_port=True)},
+        ModelAttributes(on_auto_forward="ignore"),
+    )
+    assert mappings == (
+        PortMapping(3000, 3000, label="Web", require_local_port=True),
+        PortMapping(5432, 5432, target_host="db"),
+        PortMapping(8000, 8000, require_local_port=True),
+    )
+    assert policy.other == PortAttributes(on_auto_forward="ignore")
+    assert policy.auto_forward
