@@ -148,18 +148,47 @@ def _docker_exec(st: states.WorkspaceState, argv: Sequence[str], env: dict[str, 
 
 
 def _runtime_exec(st: states.WorkspaceState, argv: Sequence[str], env: dict[str, str], workdir: str, tty: bool) -> int:
-    from devenv.runtime.base import ExecSpec
+    import stat
+    import threading
+
+    from devenv.runtime.base import ExecIO, ExecSpec
     from devenv.workspace.backends import open_runtime
 
+    # The caller's stdin is relayed as it is when it can be polled (terminal, pipe, socket). A regular
+    # file is fed through a pipe; /dev/null (or nothing) means no input at all.
+    io: ExecIO | None = None
+    interactive = True
+    feeder: threading.Thread | None = None
+    try:
+        mode = os.fstat(0).st_mode
+    except OSError:
+        mode = 0
+    if stat.S_ISREG(mode):
+        read_fd, write_fd = os.pipe()
+
+        def feed() -> None:
+            with os.fdopen(write_fd, "wb") as out:
+                try:
+                    while chunk := os.read(0, 65536):
+                        out.write(chunk)
+                except OSError:
+                    pass
+
+        feeder = threading.Thread(target=feed, daemon=True)
+        feeder.start()
+        io = ExecIO(stdin=os.fdopen(read_fd, "rb"))
+    elif not (stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or os.isatty(0)):
+        interactive = False
+        io = ExecIO(stdin=open(os.devnull, "rb"))  # noqa: SIM115 - closed with the process
     spec = ExecSpec(
         tuple(argv),
         env=tuple(f"{k}={v}" for k, v in env.items()),
         user=st.remote_user,
         workdir=workdir,
         tty=tty,
-        interactive=True,
+        interactive=interactive,
     )
-    return open_runtime(st.runtime).exec(st.container_id, spec)
+    return open_runtime(st.runtime).exec(st.container_id, spec, io)
 
 
 def _check_running(st: states.WorkspaceState) -> None:

@@ -158,7 +158,9 @@ def run_hook_command(
             message=f"{failure.label} failed with exit code {failure.code}. Skipping any further commands.",
         )
         raise LifecycleCommandFailed(failure.label, failure.code, detail="\n".join(failure.tail) or None) from None
-    reporter.event("hook.done", hook=hook, origin=entry.origin, message=f"{hook} from {_origin_text(entry.origin)} done")
+    reporter.event(
+        "hook.done", hook=hook, origin=entry.origin, message=f"{hook} from {_origin_text(entry.origin)} done"
+    )
 
 
 def run_hook(hook: str, entries: Sequence[HookCommand], run: CommandRunner, reporter: Reporter = NULL) -> bool:

@@ -16,6 +16,7 @@ CONFIG_FILE_LABEL = "devcontainer.config_file"
 METADATA_LABEL = "devcontainer.metadata"
 # devenv's own label on the containers it creates:
 CONFIG_LABEL = "dev.devenv.config"  # short digests of the properties that need a new container when changed
+IMAGE_ENTRIES_LABEL = "dev.devenv.image_entries"  # how many metadata entries came from the image
 
 
 def parse_id_labels(items: Sequence[str]) -> dict[str, str]:

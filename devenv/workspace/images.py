@@ -46,9 +46,12 @@ class ImageRequest:
     build_args: Mapping[str, str] = field(default_factory=dict)
     target: str | None = None
     build_options: tuple[str, ...] = ()
-    features: tuple[Any, ...] = ()
+    features: bool = False  # the config (or --additional-features) has features
     tag: str = "devenv-workspace"  # the name given to a built image
     no_cache: bool = False
+    workspace_folder: str | None = None
+    config_file: str | None = None
+    additional_features: Mapping[str, Any] | None = None
 
 
 class ImageSource(Protocol):
@@ -73,20 +76,49 @@ def image_tag(basename: str, key: str) -> str:
     return f"devenv-{clean}-{key[:12]}"
 
 
+def build_in_store(request: ImageRequest, reporter: Reporter) -> PreparedImage:
+    """Build (cached) the workspace image with devenv's own builder into the store."""
+    from devenv.build.builder import BuildOptions, build
+    from devenv.store.store import Store
+
+    result = build(
+        BuildOptions(
+            workspace_folder=request.workspace_folder,
+            config=request.config_file,
+            image_names=(request.tag,),
+            no_cache=request.no_cache,
+            additional_features=request.additional_features,
+        ),
+        reporter=reporter,
+    )
+    image = Store().image(result.image_names[0])
+    return from_oci_config(result.image_names[0], image.config.to_dict().get("config") or {})
+
+
+def from_oci_config(ref: str, config: Mapping[str, Any]) -> PreparedImage:
+    return PreparedImage(
+        ref=ref,
+        user=config.get("User") or "",
+        env=tuple(config.get("Env") or ()),
+        entrypoint=tuple(config.get("Entrypoint") or ()),
+        cmd=tuple(config.get("Cmd") or ()),
+        labels=dict(config.get("Labels") or {}),
+    )
+
+
 class DockerImages:
-    """Pull or build with the Docker engine the runtime talks to."""
+    """Pull or build with the Docker engine the runtime talks to.
+
+    Features are installed by devenv's own builder (the same layers as on the embedded runtime) and the
+    result is loaded into the engine (``docker load``).
+    """
 
     def __init__(self, runtime: Any) -> None:
         self.runtime = runtime  # a DockerRuntime
 
     def prepare(self, request: ImageRequest, reporter: Reporter) -> PreparedImage:
         if request.features:
-            from devenv.errors import WorkspaceError
-
-            raise WorkspaceError(
-                "features are not supported on the Docker backend yet",
-                remedy="use the embedded runtime (--runtime embedded) or remove the features",
-            )
+            return self._with_features(request, reporter)
         if request.kind == "dockerfile":
             assert request.dockerfile is not None
             dockerfile = os.path.join(request.config_folder, request.dockerfile)
@@ -110,17 +142,41 @@ class DockerImages:
             info = self.runtime.pull(request.image)
         return from_docker_inspect(request.image, info)
 
+    def _with_features(self, request: ImageRequest, reporter: Reporter) -> PreparedImage:
+        import tempfile
+
+        from devenv.errors import ImageError
+        from devenv.paths import data_root
+        from devenv.store.save import save
+
+        built = build_in_store(request, reporter)
+        info = self.runtime.image_inspect(request.tag)
+        if info is not None and info.get("Id") == _store_image_id(request.tag):
+            return from_docker_inspect(request.tag, info)  # the engine has this very build already
+        reporter.event("image.load", image=request.tag, message=f"Loading {request.tag} into the Docker engine")
+        tmp_dir = data_root() / "tmp"
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=tmp_dir, suffix=".tar") as archive:
+            save([request.tag], archive, format="docker")
+            archive.flush()
+            res = self.runtime.host.run([self.runtime.docker, "load", "--quiet", "--input", archive.name])
+        if not res.ok:
+            raise ImageError(f"loading {request.tag} into the Docker engine failed", detail=res.error_text())
+        info = self.runtime.image_inspect(request.tag)
+        return from_docker_inspect(request.tag, info) if info is not None else built
+
+
+def _store_image_id(ref: str) -> str:
+    from devenv.store.store import Store
+
+    return Store().image(ref).id
+
 
 class EmbeddedImages:
-    """devenv's own store and builder (:mod:`devenv.build`)."""
+    """devenv's own store and builder (:mod:`devenv.build`): pulls, Dockerfiles and features, cached."""
 
     def __init__(self, runtime: Any) -> None:
         self.runtime = runtime
 
     def prepare(self, request: ImageRequest, reporter: Reporter) -> PreparedImage:
-        from devenv.errors import WorkspaceError
-
-        raise WorkspaceError(
-            "the embedded image builder is not wired into `devenv up` yet",
-            remedy="use --runtime docker (or DEVENV_RUNTIME=docker) with a Docker engine",
-        )
+        return build_in_store(request, reporter)

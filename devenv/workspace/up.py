@@ -22,7 +22,7 @@ from devenv.events import NULL, Reporter
 from devenv.runtime.base import Container, ContainerStatus, Runtime
 from devenv.workspace import identity, state
 from devenv.workspace.hooks import CREATE_HOOKS, to_json
-from devenv.workspace.identity import CONFIG_LABEL, METADATA_LABEL
+from devenv.workspace.identity import CONFIG_LABEL, IMAGE_ENTRIES_LABEL, METADATA_LABEL
 from devenv.workspace.up_args import parse_remote_env
 
 if TYPE_CHECKING:
@@ -186,7 +186,7 @@ def _up_locked(
     extra_env: dict[str, str],
     reporter: Reporter,
 ) -> UpResult:
-    from devenv.config.merge import merge_metadata, parse_metadata_label
+    from devenv.config.merge import merge_metadata
     from devenv.workspace import session as sessions
 
     container = find_container(runtime, labels, known)
@@ -202,12 +202,12 @@ def _up_locked(
     changes: tuple[str, ...] = ()
     if container is None:
         image = _prepare_image(opts, loaded, key, runtime, reporter)
-        merged = merge_metadata(image.metadata, [], loaded.data)
-        container = _create(opts, loaded, labels, key, runtime, image, merged, digests, reporter)
+        entries = image_entries(image.metadata, loaded)
+        merged = merge_metadata(entries, [], loaded.data)
+        container = _create(opts, loaded, labels, key, runtime, image, entries, merged, digests, reporter)
         created = True
     else:
-        entries = parse_metadata_label(container.labels.get(METADATA_LABEL))[:-1]
-        merged = merge_metadata(entries, [], loaded.data)
+        merged = merged_for_container(container, loaded)
         changes = changed_properties(container, digests)
         if changes:
             reporter.event(
@@ -257,6 +257,32 @@ def _up_locked(
     return _result(session, runtime, created, started, changes)
 
 
+def image_entries(metadata: list[dict[str, Any]], loaded: LoadedConfig) -> list[dict[str, Any]]:
+    """The image's metadata entries without devcontainer.json's own (a built image ends with it)."""
+    from devenv.config.merge import config_metadata_entry
+
+    if metadata and metadata[-1] in (config_metadata_entry(loaded.raw), config_metadata_entry(loaded.data)):
+        return metadata[:-1]
+    return metadata
+
+
+def merged_for_container(container: Container, loaded: LoadedConfig) -> MergedConfig:
+    """An existing container's metadata with the current devcontainer.json.
+
+    Containers devenv made record how many entries came from the image: those plus the current config
+    (so edited hooks and remoteEnv apply without a rebuild). For others (the reference's), do as the
+    reference: the container's entries plus the current remoteUser, userEnvProbe and remoteEnv.
+    """
+    from devenv.config.merge import merge_metadata, parse_metadata_label
+
+    entries = parse_metadata_label(container.labels.get(METADATA_LABEL))
+    count = container.labels.get(IMAGE_ENTRIES_LABEL, "")
+    if count.isdigit():
+        return merge_metadata(entries[: int(count)], [], loaded.data)
+    updatable = {k: loaded.data[k] for k in ("remoteUser", "userEnvProbe", "remoteEnv") if k in loaded.data}
+    return merge_metadata([*entries, *([updatable] if updatable else [])], [], {})
+
+
 def _same_user(a: str, b: str) -> bool:
     return bool(a) and a.split(":", 1)[0] == b.split(":", 1)[0]
 
@@ -269,13 +295,14 @@ def _prepare_image(
 
     cfg = loaded.config
     folder = str(loaded.workspace_folder or loaded.config_folder)
-    features: tuple[Any, ...] = cfg.features
+    additional: dict[str, Any] | None = None
     if opts.additional_features:
         try:
-            extra = json.loads(opts.additional_features)
+            additional = json.loads(opts.additional_features)
         except ValueError as exc:
             raise UsageError(f"--additional-features is not valid JSON: {exc}") from None
-        features = features + tuple(extra.items()) if isinstance(extra, dict) else features
+        if not isinstance(additional, dict):
+            raise UsageError('--additional-features must be a JSON object like "features"')
     request = ImageRequest(
         kind=cfg.kind,
         image=cfg.image,
@@ -285,9 +312,12 @@ def _prepare_image(
         build_args=dict(cfg.build.args) if cfg.build else {},
         target=cfg.build.target if cfg.build else None,
         build_options=cfg.build.options if cfg.build else (),
-        features=features,
+        features=bool(cfg.features or additional),
         tag=image_tag(os.path.basename(folder), key),
         no_cache=opts.build_no_cache,
+        workspace_folder=str(loaded.workspace_folder) if loaded.workspace_folder else None,
+        config_file=str(loaded.config_path),
+        additional_features=additional,
     )
     if cfg.kind not in ("image", "dockerfile"):
         raise loaded.error("image", 'the config needs "image" or "build.dockerfile"')
@@ -303,6 +333,7 @@ def _create(
     key: str,
     runtime: Runtime,
     image: PreparedImage,
+    entries: list[dict[str, Any]],
     merged: MergedConfig,
     digests: Mapping[str, str],
     reporter: Reporter,

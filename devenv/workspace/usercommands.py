@@ -40,10 +40,9 @@ class UserCommandsResult:
 
 
 def run_user_commands(opts: RunUserCommandsOptions, reporter: Reporter = NULL) -> UserCommandsResult:
-    from devenv.config.merge import merge_metadata, parse_metadata_label
     from devenv.fsutil import file_lock
     from devenv.workspace import backends, identity, session, state
-    from devenv.workspace.up import UpOptions, find_container, load_config
+    from devenv.workspace.up import UpOptions, find_container, load_config, merged_for_container
     from devenv.workspace.up_args import parse_remote_env
 
     extra = parse_remote_env(opts.remote_env)
@@ -55,8 +54,7 @@ def run_user_commands(opts: RunUserCommandsOptions, reporter: Reporter = NULL) -
         container = find_container(runtime, labels, known)
         if container is None or container.status is not ContainerStatus.RUNNING:
             raise WorkspaceError("Dev container not found.", remedy="start the workspace first: `devenv up`")
-        entries = parse_metadata_label(container.labels.get(METADATA_LABEL))[:-1]
-        merged = merge_metadata(entries, [], loaded.data)
+        merged = merged_for_container(container, loaded)
         sopts = session.SessionOptions(
             remote_workspace_folder=loaded.workspace.workspace_folder or "",
             default_user_env_probe=opts.default_user_env_probe,
