@@ -219,7 +219,8 @@ def _oci_layer_type(media_type: str) -> str:
 
 
 def build(opts: BuildOptions, *, reporter: Reporter = NULL, runner: StepRunner | None = None) -> BuildResult:
-    from devenv.config import config_metadata_entry, load, parse_metadata_label
+    from devenv.config import config_metadata_entry, parse_metadata_label
+    from devenv.config.load import load
     from devenv.features.resolve import resolve_features
 
     loaded = load(opts.workspace_folder, opts.config)
