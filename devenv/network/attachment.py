@@ -68,8 +68,11 @@ class Network:
 
     def _reclaim(self, st: IpamState) -> None:
         """Free addresses of containers whose veth is gone (their namespace died without a detach)."""
+        if not st.allocations:
+            return
+        present = {link.name for link in self.netlink.links()}
         for cid in list(st.allocations):
-            if self.netlink.link(veth_name(self.conf.bridge, cid)) is None:
+            if veth_name(self.conf.bridge, cid) not in present:
                 st.release(cid)
                 record = state.load(cid)
                 if record is not None and record.bridge == self.conf.bridge:

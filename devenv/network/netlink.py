@@ -127,18 +127,28 @@ class PyrouteNetlink:
             return [self._info(m) for m in self._ip().get_links()]
 
     def link(self, name: str) -> LinkInfo | None:
-        with self._errors(f"looking up link {name}"):
-            idx = self._ip().link_lookup(ifname=name)
-            if not idx:
+        from pyroute2.netlink.exceptions import NetlinkError
+
+        try:
+            msgs = self._ip().link("get", ifname=name)  # one request by name, no dump of every link
+        except NetlinkError as exc:
+            if exc.code == errno.ENODEV:
                 return None
-            return self._info(self._ip().get_links(idx[0])[0])
+            raise _translate(exc, f"looking up link {name}") from None
+        return self._info(msgs[0]) if msgs else None
+
+    def _index(self, name: str) -> int:
+        info = self.link(name)
+        if info is None:
+            raise NetworkError(f"the link {name} disappeared while devenv was configuring it")
+        return info.index
 
     def create_bridge(self, name: str, *, address: str, alias: str, mtu: int) -> None:
         ip = self._ip()
         iface = ipaddress.IPv4Interface(address)
         with self._errors(f"creating bridge {name}"):
             ip.link("add", ifname=name, kind="bridge", mtu=mtu)
-            idx = ip.link_lookup(ifname=name)[0]
+            idx = self._index(name)
             ip.link("set", index=idx, ifalias=alias)
             ip.addr("add", index=idx, address=str(iface.ip), prefixlen=iface.network.prefixlen)
             ip.link("set", index=idx, state="up")
@@ -146,9 +156,7 @@ class PyrouteNetlink:
     def create_veth(self, host_name: str, *, netns_fd: int, bridge: str, alias: str, peer: ContainerInterface) -> None:
         ip = self._ip()
         with self._errors(f"creating veth {host_name} for the container"):
-            br = ip.link_lookup(ifname=bridge)
-            if not br:
-                raise NetworkError(f"bridge {bridge} disappeared while attaching a container")
+            br = self._index(bridge)
             ip.link(
                 "add",
                 ifname=host_name,
@@ -156,8 +164,8 @@ class PyrouteNetlink:
                 mtu=peer.mtu,
                 peer={"ifname": peer.ifname, "net_ns_fd": netns_fd, "mtu": peer.mtu},
             )
-            idx = ip.link_lookup(ifname=host_name)[0]
-            ip.link("set", index=idx, ifalias=alias, master=br[0])
+            idx = self._index(host_name)
+            ip.link("set", index=idx, ifalias=alias, master=br)
             ip.link("set", index=idx, state="up")
         nsutil.run_in_netns(netns_fd, lambda: self._configure_peer(peer))
 
@@ -179,10 +187,7 @@ class PyrouteNetlink:
 
         ip = self._ip()
         try:
-            idx = ip.link_lookup(ifname=name)
-            if not idx:
-                return False
-            ip.link("del", index=idx[0])
+            ip.link("del", ifname=name)
             return True
         except NetlinkError as exc:
             if exc.code == errno.ENODEV:
@@ -194,10 +199,10 @@ class PyrouteNetlink:
         with self._errors("listing addresses"):
             kwargs: dict[str, Any] = {"family": 2}
             if name is not None:
-                idx = ip.link_lookup(ifname=name)
-                if not idx:
+                info = self.link(name)
+                if info is None:
                     return []
-                kwargs["index"] = idx[0]
+                kwargs["index"] = info.index
             return [f"{m.get_attr('IFA_ADDRESS')}/{m['prefixlen']}" for m in ip.get_addr(**kwargs)]
 
     def routed_networks(self) -> list[ipaddress.IPv4Network]:
