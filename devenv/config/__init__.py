@@ -48,19 +48,15 @@ Features (``devenv.features``): ``parse_feature_ref``, ``option_env_name``, ``fe
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
+# ``load`` and ``locate`` are both functions and submodules: import them eagerly so that the package
+# attribute is always the function (a submodule import never rebinds it afterwards).
 from devenv.config.jsonc import Document, PathKey
 from devenv.config.jsonc import parse as parse_jsonc
 from devenv.config.load import LoadedConfig, load, load_document, loads, read_document, update_from_old_properties
 from devenv.config.locate import WorkspaceConfig, locate
-from devenv.config.merge import (
-    MergedConfig,
-    config_metadata_entry,
-    feature_metadata_entry,
-    merge_metadata,
-    parse_metadata_label,
-)
 from devenv.config.model import DevContainerConfig
-from devenv.config.readconf import ReadConfigurationOptions, ReadConfigurationResult, read_configuration
 from devenv.config.substitute import (
     LocalContext,
     devcontainer_id,
@@ -70,6 +66,40 @@ from devenv.config.substitute import (
     substitute_local,
 )
 from devenv.config.validate import ConfigWarning
+
+if TYPE_CHECKING:
+    from devenv.config.merge import (
+        MergedConfig,
+        config_metadata_entry,
+        feature_metadata_entry,
+        merge_metadata,
+        parse_metadata_label,
+    )
+    from devenv.config.readconf import ReadConfigurationOptions, ReadConfigurationResult, read_configuration
+
+# Merging and read-configuration are imported on first use (PEP 562): most commands do not need them.
+_LAZY = {
+    "MergedConfig": "merge",
+    "config_metadata_entry": "merge",
+    "feature_metadata_entry": "merge",
+    "merge_metadata": "merge",
+    "parse_metadata_label": "merge",
+    "ReadConfigurationOptions": "readconf",
+    "ReadConfigurationResult": "readconf",
+    "read_configuration": "readconf",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'devenv.config' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f"devenv.config.{module}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "ConfigWarning",

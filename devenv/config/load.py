@@ -8,9 +8,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from devenv.config import jsonc, locate, model, substitute, validate
+from devenv.config import jsonc, model, substitute, validate
 from devenv.config.jsonc import Document, PathKey, format_pointer
-from devenv.config.locate import WorkspaceConfig
+from devenv.config.locate import WorkspaceConfig, _truthy, absolute, default_workspace, load_text, locate
 from devenv.config.validate import ConfigWarning
 from devenv.errors import ConfigError
 
@@ -93,7 +93,7 @@ def update_from_old_properties(config: dict[str, Any]) -> dict[str, Any]:
     already there, settings already under ``customizations.vscode`` win, and ``devPort`` moves only
     when ``customizations.vscode.devPort`` is unset.
     """
-    truthy = locate._truthy
+    truthy = _truthy
     if not (truthy(config.get("extensions")) or truthy(config.get("settings")) or "devPort" in config):
         return config
     copy = dict(config)
@@ -122,7 +122,7 @@ def update_from_old_properties(config: dict[str, Any]) -> dict[str, Any]:
 
 def read_document(path: str) -> Document:
     """Read and parse a devcontainer.json (any JSONC file): :class:`ConfigError` with a position on failure."""
-    data = locate.load_text(path)
+    data = load_text(path)
     return jsonc.parse(jsonc.decode(data, path), path)
 
 
@@ -165,8 +165,8 @@ def load(
     """
     folder: str | None = None
     if workspace_folder is not None or config_path is None:
-        folder = locate.absolute(workspace_folder if workspace_folder is not None else ".", cwd)
-    path = locate.absolute(config_path, cwd) if config_path is not None else locate.locate(folder or ".")
+        folder = absolute(workspace_folder if workspace_folder is not None else ".", cwd)
+    path = absolute(config_path, cwd) if config_path is not None else locate(folder or ".")
     return load_document(read_document(path), folder, env=env, mount_git_root=mount_git_root)
 
 
@@ -193,7 +193,7 @@ def load_document(
     path = doc.path or "devcontainer.json"
     warnings = check_document(doc)
     raw = update_from_old_properties(doc.value)
-    workspace = locate.default_workspace(folder, raw, mount_git_root=mount_git_root)
+    workspace = default_workspace(folder, raw, mount_git_root=mount_git_root)
     container_folder = workspace.workspace_folder
     context = substitute.LocalContext(
         env=os.environ if env is None else env,
