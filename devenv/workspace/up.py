@@ -355,6 +355,13 @@ def _create(
     user = merged.container_user or image.user
     merged_for_spec = merged if not user or merged.container_user else _with_user(merged, user)
     folder = os.path.basename(str(loaded.workspace_folder or loaded.config_folder).rstrip("/")) or "workspace"
+    from dataclasses import replace
+
+    from devenv.network.ports import from_merged
+
+    ports, ports_policy = from_merged(
+        merged.forward_ports, loaded.config.app_port, merged.ports_attributes, merged.other_ports_attributes
+    )
     spec = specs.workspace_spec(
         image=image.ref,
         name=f"{identity.container_name_prefix(folder)}-{key[:8]}",
@@ -364,8 +371,9 @@ def _create(
         image_env=image.env,
         image_entrypoint=image.entrypoint,
         image_cmd=image.cmd,
-        ports=specs.port_mappings(merged.forward_ports, loaded.config.app_port),
+        ports=ports,
     )
+    spec = replace(spec, ports_policy=ports_policy)  # portsAttributes + auto-forward (embedded runtime)
     reporter.event("workspace.create", image=image.ref, message=f"Creating container {spec.name} from {image.ref}")
     return runtime.create(spec)
 
