@@ -20,8 +20,9 @@ if TYPE_CHECKING:
 def read_configuration(options: ReadConfigurationOptions) -> ReadConfigurationResult:
     """``devenv read-configuration``: the config after local substitution, in the reference's JSON shape."""
     from devenv.config.readconf import read_configuration as _read_configuration
+    from devenv.config.readconf import resolved_features
 
-    return _read_configuration(options)
+    return _read_configuration(options, features=resolved_features)
 
 
 # --- images ---
@@ -453,6 +454,7 @@ def workspace_ports(ref: WorkspaceRef) -> tuple[str, PortsState]:
 
 if TYPE_CHECKING:
     from devenv.build.builder import BuildOptions, BuildResult
+    from devenv.features.versions import OutdatedResult, UpgradeResult
 
 
 def build(opts: BuildOptions, reporter: Reporter | None = None) -> BuildResult:
@@ -460,3 +462,33 @@ def build(opts: BuildOptions, reporter: Reporter | None = None) -> BuildResult:
     from devenv.build.builder import build as _build
 
     return _build(opts, reporter=_reporter(reporter))
+
+
+def outdated(workspace_folder: str | None, config: str | None, reporter: Reporter | None = None) -> OutdatedResult:
+    """``devenv outdated``: current, wanted and latest versions of the config's OCI features."""
+    from devenv.config import load
+    from devenv.features.versions import outdated as _outdated
+
+    return _outdated(load(workspace_folder, config), reporter=_reporter(reporter))
+
+
+def upgrade(
+    workspace_folder: str | None,
+    config: str | None,
+    *,
+    dry_run: bool = False,
+    feature: str | None = None,
+    target_version: str | None = None,
+    reporter: Reporter | None = None,
+) -> UpgradeResult:
+    """``devenv upgrade``: re-resolve the features (optionally re-targeting one) and write the lockfile."""
+    from devenv.features.versions import upgrade as _upgrade
+
+    return _upgrade(
+        workspace_folder,
+        config,
+        dry_run=dry_run,
+        feature=feature,
+        target_version=target_version,
+        reporter=_reporter(reporter),
+    )

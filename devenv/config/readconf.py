@@ -85,3 +85,75 @@ def read_configuration(
             merged = merge_metadata(base, feature_entries, configuration)
             output["mergedConfiguration"] = merged.to_json()
     return ReadConfigurationResult(output=output, loaded=loaded, warnings=loaded.warnings)
+
+
+def resolved_features(loaded: LoadedConfig) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """The default :data:`FeaturesProvider`: fetch and order the config's features with
+    :mod:`devenv.features.resolve` (without touching the lockfile) and describe them like the reference."""
+    features = loaded.data.get("features")
+    if not isinstance(features, dict) or not features:
+        return [], None
+    from devenv.config.merge import feature_metadata_entry
+    from devenv.features.resolve import resolve_features
+    from devenv.paths import data_root
+
+    order = loaded.config.override_feature_install_order
+    resolution = resolve_features(
+        features,
+        config_path=loaded.config_path,
+        workspace_folder=loaded.workspace_folder,
+        override_order=order,
+        use_lockfile=False,
+        config=loaded,
+    )
+    entries: list[dict[str, Any]] = []
+    feature_sets: list[dict[str, Any]] = []
+    for index, step in enumerate(resolution.steps):
+        fetched = resolution.fetched_for(step)
+        metadata = dict(fetched.metadata)
+        entries.append(loaded.substitute_local(feature_metadata_entry(metadata, step.user_id)))
+        feature_id = str(metadata.get("id") or fetched.ref.id)
+        feature = {
+            **metadata,
+            "value": step.options,
+            "included": True,
+            "cachePath": str(fetched.folder),
+            "consecutiveId": f"{feature_id}_{index}",
+        }
+        feature_sets.append(
+            {
+                "sourceInformation": _source_information(step.user_id, fetched),
+                "features": [feature],
+                "internalVersion": "2",
+            }
+        )
+    return entries, {"featureSets": feature_sets, "dstFolder": str(data_root() / "build" / "features")}
+
+
+def _source_information(user_id: str, fetched: Any) -> dict[str, Any]:
+    ref = fetched.ref
+    if ref.kind == "local":
+        return {"type": "file-path", "resolvedFilePath": str(fetched.folder), "userFeatureId": user_id}
+    if ref.kind == "tarball":
+        return {"type": "direct-tarball", "tarballUri": ref.tarball_url, "userFeatureId": user_id}
+    if ref.kind == "oci" and ref.oci is not None:
+        oci = ref.oci
+        feature_ref = {
+            "id": oci.id,
+            "owner": oci.owner,
+            "namespace": oci.namespace,
+            "registry": oci.registry,
+            "resource": oci.resource,
+            "path": oci.path,
+            "version": oci.version,
+            **({"tag": oci.tag} if oci.tag else {}),
+            **({"digest": oci.digest} if oci.digest else {}),
+        }
+        return {
+            "type": "oci",
+            "featureRef": feature_ref,
+            "manifestDigest": fetched.digest,
+            "userFeatureId": user_id,
+            "userFeatureIdWithoutVersion": ref.without_version,
+        }
+    return {"type": "github-repo", "userFeatureId": user_id, "userFeatureIdWithoutVersion": ref.without_version}

@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from devenv.config import load, merge_metadata, parse_metadata_label
+from devenv.config import ReadConfigurationOptions, load, merge_metadata, parse_metadata_label, read_configuration
+from devenv.config.readconf import resolved_features
 
 pytestmark = [pytest.mark.docker, pytest.mark.registry, pytest.mark.reference, pytest.mark.slow]
 
@@ -53,15 +54,28 @@ CONFIG = {
     "shutdownAction": "none",
     "overrideCommand": False,
     "updateRemoteUserUID": False,
+    "features": {"./myfeat": {"greeting": "hi"}},
+}
+
+FEATURE = {
+    "id": "myfeat",
+    "version": "1.0.0",
+    "name": "My feature",
+    "options": {"greeting": {"type": "string", "default": "hello"}, "loud": {"type": "boolean", "default": False}},
+    "containerEnv": {"GREETING_FROM": "${localWorkspaceFolderBasename}"},
+    "postCreateCommand": "echo from-feature",
+    "privileged": True,
+    "capAdd": ["SYS_ADMIN"],
+    "entrypoint": "/usr/local/share/myfeat.sh",
+    "mounts": [{"type": "volume", "source": "feat-cache", "target": "/data"}],
+    "customizations": {"vscode": {"extensions": ["feat.ext"]}},
 }
 
 
-def _without_config_file(value: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in value.items() if k != "configFilePath"}
-
-
 @pytest.mark.skipif(shutil.which("devcontainer") is None, reason="the reference CLI is not installed")
-def test_merged_configuration_equals_the_reference(docker_engine: None, busybox_image: Any, tmp_path: Path) -> None:
+def test_merged_configuration_equals_the_reference(
+    docker_engine: None, busybox_image: Any, tmp_path: Path, devenv_root: Path
+) -> None:
     tag = f"devenv-merge-test:{uuid.uuid4().hex[:12]}"
     build = tmp_path / "build"
     build.mkdir()
@@ -70,8 +84,10 @@ def test_merged_configuration_equals_the_reference(docker_engine: None, busybox_
     subprocess.run(["docker", "build", "-q", "-t", tag, str(build)], check=True, capture_output=True, timeout=300)
     try:
         workspace = tmp_path / "merge-ws"
-        (workspace / ".devcontainer").mkdir(parents=True)
+        (workspace / ".devcontainer" / "myfeat").mkdir(parents=True)
         (workspace / ".devcontainer" / "devcontainer.json").write_text(json.dumps(CONFIG).replace("@IMAGE@", tag))
+        (workspace / ".devcontainer" / "myfeat" / "devcontainer-feature.json").write_text(json.dumps(FEATURE))
+        (workspace / ".devcontainer" / "myfeat" / "install.sh").write_text("#!/bin/sh\necho installing\n")
         env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/root", "USER": "root"}
         proc = subprocess.run(
             [
@@ -80,6 +96,7 @@ def test_merged_configuration_equals_the_reference(docker_engine: None, busybox_
                 "--workspace-folder",
                 str(workspace),
                 "--include-merged-configuration",
+                "--include-features-configuration",
             ],
             capture_output=True,
             text=True,
@@ -87,19 +104,44 @@ def test_merged_configuration_equals_the_reference(docker_engine: None, busybox_
             timeout=300,
         )
         assert proc.returncode == 0, proc.stderr[-3000:]
-        reference = json.loads(proc.stdout)["mergedConfiguration"]
+        reference = json.loads(proc.stdout)
 
-        loaded = load(workspace, env=env)
-        inspect = subprocess.run(
-            ["docker", "image", "inspect", "--format", '{{index .Config.Labels "devcontainer.metadata"}}', tag],
-            capture_output=True,
-            text=True,
-            check=True,
+        def image_metadata(loaded: Any) -> list[dict[str, Any]]:
+            inspect = subprocess.run(
+                ["docker", "image", "inspect", "--format", '{{index .Config.Labels "devcontainer.metadata"}}', tag],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            return list(loaded.substitute_local(parse_metadata_label(inspect.stdout.strip())))
+
+        result = read_configuration(
+            ReadConfigurationOptions(
+                workspace_folder=str(workspace),
+                include_merged_configuration=True,
+                include_features_configuration=True,
+                env=env,
+            ),
+            features=resolved_features,
+            image_metadata=image_metadata,
         )
-        entries = loaded.substitute_local(parse_metadata_label(inspect.stdout.strip()))
-        merged = merge_metadata(entries, [], loaded.data)
+        ours = result.output
 
-        assert merged.to_json() == _without_config_file(reference)
-        assert list(merged.to_json()) == list(_without_config_file(reference))
+        assert ours["mergedConfiguration"] == reference["mergedConfiguration"]
+        assert list(ours["mergedConfiguration"]) == list(reference["mergedConfiguration"])
+        for ours_set, ref_set in zip(
+            ours["featuresConfiguration"]["featureSets"], reference["featuresConfiguration"]["featureSets"], strict=True
+        ):
+            assert ours_set["sourceInformation"] == ref_set["sourceInformation"]
+            for key in ("cachePath",):  # where each tool keeps its copy differs
+                ours_set["features"][0].pop(key)
+                ref_set["features"][0].pop(key)
+            assert ours_set == ref_set
+
+        # merge_metadata alone, from the label and the feature entry, gives the same.
+        loaded = load(workspace, env=env)
+        entries, _ = resolved_features(loaded)
+        merged = merge_metadata(image_metadata(loaded), entries, ours["configuration"])
+        assert merged.to_json() == reference["mergedConfiguration"]
     finally:
         subprocess.run(["docker", "image", "rm", "-f", tag], capture_output=True)
