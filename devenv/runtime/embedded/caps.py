@@ -110,6 +110,23 @@ def container_set(privileged: bool, cap_add: Iterable[str] = (), cap_drop: Itera
     return sorted(caps, key=CAPABILITIES.__getitem__)
 
 
+def bounding_of_self() -> int:
+    """This process's bounding set (a container can only get capabilities its runtime holds)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("CapBnd:"):
+                    return int(line.split()[1], 16)
+    except (OSError, ValueError):
+        pass
+    return (1 << (last_cap() + 1)) - 1
+
+
+def held(names: Iterable[str], bounding: int) -> list[str]:
+    """``names`` without the capabilities missing from ``bounding``."""
+    return [n for n in names if bounding & (1 << CAPABILITIES[n])]
+
+
 def mask(names: Iterable[str]) -> int:
     value = 0
     for name in names:

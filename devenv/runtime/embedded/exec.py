@@ -14,11 +14,8 @@ field with a file descriptor is used as it is; anything else (``io.BytesIO``) is
 from __future__ import annotations
 
 import contextlib
-import errno
 import fcntl
 import os
-import select
-import selectors
 import signal
 import socket
 import termios
@@ -27,7 +24,7 @@ from typing import IO, Any, NoReturn
 
 from devenv.errors import ContainerError
 from devenv.runtime.base import ExecIO, ExecSpec
-from devenv.runtime.embedded import cgroups, process, seccomp, state, terminal
+from devenv.runtime.embedded import cgroups, process, relay, seccomp, state, terminal
 from devenv.runtime.embedded.config import RunConfig
 from devenv.runtime.embedded.syscalls import CLONE_NEWPID, NAMESPACE_FLAGS, real
 
@@ -123,34 +120,26 @@ def _run(
 ) -> int:
     pspec = process_spec(target, spec)
     report_r, report_w = os.pipe2(os.O_CLOEXEC)
-    relays: dict[int, tuple[str, Any]] = {}  # parent fd -> (direction, stream)
+    outputs: dict[int, Any] = {}  # our read end -> where the output goes
+    stdin: tuple[Any, int] | None = None  # (source, our write end)
     stdio: list[int] = []  # the child's 0, 1, 2
-    to_close: list[int] = []  # opened here for the child only
     pty_parent = pty_child = -1
     if spec.tty:
         a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         pty_parent, pty_child = a.detach(), b.detach()
     else:
-        stdin_default = 0 if spec.interactive else -1
-        for target_fd, stream_obj, default in ((0, io.stdin, stdin_default), (1, io.stdout, 1), (2, io.stderr, 2)):
-            fd = _fileno(stream_obj, default)
-            if fd is None:
-                r, w = os.pipe2(os.O_CLOEXEC)
-                if target_fd == 0:
-                    relays[w], fd = ("in", stream_obj), r
-                else:
-                    relays[r], fd = ("out", stream_obj), w
-                to_close.append(fd)
-            elif fd < 0:
-                fd = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
-                to_close.append(fd)
-            stdio.append(fd)
+        if spec.interactive:
+            r, w = os.pipe2(os.O_CLOEXEC)
+            stdin = (io.stdin if io.stdin is not None else 0, w)
+            stdio.append(r)
+        else:
+            stdio.append(os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC))
+        for sink, default in ((io.stdout, 1), (io.stderr, 2)):
+            r, w = os.pipe2(os.O_CLOEXEC)
+            outputs[r] = sink if sink is not None else default
+            stdio.append(w)
     winsize = _winsize(io)
-    pid_ns = (
-        next(fd for fd, flag in namespaces if flag == CLONE_NEWPID)
-        if any(f == CLONE_NEWPID for _, f in namespaces)
-        else -1
-    )
+    pid_ns = next((fd for fd, flag in namespaces if flag == CLONE_NEWPID), -1)
     if pid_ns >= 0:
         sys.setns(pid_ns, CLONE_NEWPID)
     try:
@@ -167,23 +156,23 @@ def _run(
     os.close(report_w)
     if pty_child >= 0:
         os.close(pty_child)
-    for fd in to_close:
+    for fd in stdio:
         os.close(fd)
     master = _receive_master(pty_parent) if spec.tty else -1
     failure = process.read_report(report_r)
     os.close(report_r)
     if failure is not None:
         os.waitpid(child, 0)
-        if master >= 0:
-            os.close(master)
-        for fd in relays:
-            os.close(fd)
+        for fd in [master, *outputs, stdin[1] if stdin else -1]:
+            if fd >= 0:
+                os.close(fd)
         raise ExecFailed(f"cannot exec in container {target.name}: {failure[0]}", failure[1])
     with terminal.signal_handlers(lambda sig: _kill(child, sig)):
         if spec.tty:
-            _relay_tty(master, io, child)
-        elif relays:
-            _relay_pipes(relays, child)
+            in_fd = _fileno(io.stdin, 0)
+            relay.tty(master, in_fd, io.stdout if io.stdout is not None else 1, child)
+        else:
+            relay.pipes(outputs, stdin, child)
         _, status = _waitpid(child)
     return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
 
@@ -254,123 +243,3 @@ def _receive_master(sock_fd: int) -> int:
     finally:
         sock.close()
     return fds[0] if fds else -1
-
-
-def _relay_pipes(relays: dict[int, tuple[str, Any]], child: int) -> None:
-    sel = selectors.DefaultSelector()
-    outputs = 0
-    for fd, (direction, obj) in relays.items():
-        if direction == "out":
-            sel.register(fd, selectors.EVENT_READ, obj)
-            outputs += 1
-        else:  # feed stdin from a file-like object, then close it
-            data = obj.read() if obj is not None else b""
-            with contextlib.suppress(OSError):
-                _write_all(fd, data)
-            os.close(fd)
-    pidfd = os.pidfd_open(child)
-    sel.register(pidfd, selectors.EVENT_READ, None)
-    exited = False
-    while outputs:
-        # Once the process has exited, take what is left in the pipes without waiting for writers it
-        # may have left running in the background.
-        events = sel.select(0 if exited else None)
-        if exited and not events:
-            break
-        for key, _ in events:
-            if key.fd == pidfd:
-                exited = True
-                sel.unregister(pidfd)
-                continue
-            data = os.read(key.fd, 65536)
-            if not data:
-                sel.unregister(key.fd)
-                os.close(key.fd)
-                outputs -= 1
-                continue
-            key.data.write(data)
-    for key in list(sel.get_map().values()):
-        if key.fd != pidfd:
-            os.close(key.fd)
-    os.close(pidfd)
-    sel.close()
-
-
-def _relay_tty(master: int, io: ExecIO, child: int) -> None:
-    in_fd = _fileno(io.stdin, 0)
-    out_fd = _fileno(io.stdout, 1)
-    out_obj = io.stdout if out_fd is None else None
-    sel = selectors.DefaultSelector()
-    sel.register(master, selectors.EVENT_READ, "master")
-    if in_fd is not None and in_fd >= 0:
-        sel.register(in_fd, selectors.EVENT_READ, "stdin")
-    resize = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
-    sel.register(resize[0], selectors.EVENT_READ, "winch")
-    pidfd = os.pidfd_open(child)
-    sel.register(pidfd, selectors.EVENT_READ, "exit")
-    os.set_blocking(master, False)
-    exited = False
-    old = signal.signal(signal.SIGWINCH, lambda s, f: _poke(resize[1]))
-    try:
-        with terminal.raw_mode(in_fd if in_fd is not None and in_fd >= 0 else -1):
-            while True:
-                events = sel.select(0 if exited else None)
-                if exited and not events:
-                    return
-                for key, _ in events:
-                    if key.data == "exit":
-                        exited = True
-                        sel.unregister(pidfd)
-                        if in_fd is not None and in_fd >= 0:
-                            with contextlib.suppress(KeyError):
-                                sel.unregister(in_fd)
-                    elif key.data == "winch":
-                        os.read(resize[0], 64)
-                        size = terminal.get_winsize(in_fd) if in_fd is not None and in_fd >= 0 else None
-                        if size:
-                            with contextlib.suppress(OSError):
-                                terminal.set_winsize(master, *size)
-                    elif key.data == "stdin":
-                        data = os.read(key.fd, 65536)
-                        if not data:
-                            sel.unregister(key.fd)
-                        else:
-                            _write_all(master, data)
-                    else:
-                        try:
-                            data = os.read(master, 65536)
-                        except BlockingIOError:
-                            continue
-                        except OSError as exc:
-                            if exc.errno != errno.EIO:
-                                raise
-                            data = b""
-                        if not data:
-                            return
-                        if out_obj is not None:
-                            out_obj.write(data)
-                        else:
-                            _write_all(out_fd if out_fd is not None else 1, data)
-    finally:
-        signal.signal(signal.SIGWINCH, old)
-        sel.close()
-        os.close(pidfd)
-        os.close(master)
-        os.close(resize[0])
-        os.close(resize[1])
-
-
-def _poke(fd: int) -> None:
-    with contextlib.suppress(OSError):
-        os.write(fd, b"x")
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        try:
-            n = os.write(fd, view)
-        except BlockingIOError:
-            select.select([], [fd], [], 1.0)
-            continue
-        view = view[n:]

@@ -177,7 +177,11 @@ def run_config(
     """The RunConfig of one start, and warnings (e.g. what this host cannot enforce)."""
     sec = parse_security_opts(spec.security_opt)
     warnings = list(sec.warnings)
-    cap_set = capabilities.container_set(spec.privileged, spec.cap_add, spec.cap_drop)
+    wanted = capabilities.container_set(spec.privileged, spec.cap_add, spec.cap_drop)
+    cap_set = capabilities.held(wanted, capabilities.bounding_of_self())
+    missing = sorted(set(wanted) - set(cap_set))
+    if missing and not spec.privileged:
+        warnings.append(f"this host does not grant {', '.join(missing)}: the container runs without them")
     if not device_control and not spec.privileged and "MKNOD" in cap_set:
         # Without a device cgroup (cgroup v2 needs eBPF, not loaded here) a container could create and
         # open any device node: take the capability away instead.

@@ -75,13 +75,15 @@ def spawn(cfg: RunConfig, mode: str = "auto") -> socket.socket:
 
         root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
         with open(log, "ab") as err:
-            subprocess.Popen(
+            # The new interpreter forks once more and exits: the supervisor is never our child.
+            subprocess.run(
                 [sys.executable, "-I", "-S", "-c", _BOOT, root, cfg.state_dir, str(theirs.fileno())],
                 pass_fds=[theirs.fileno()],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=err,
                 start_new_session=True,
+                check=False,
             )
     theirs.close()
     return ours
@@ -106,6 +108,8 @@ def _daemon_stdio(log: str) -> None:
 
 
 def main_from_exec() -> NoReturn:  # pragma: no cover - runs in the re-executed interpreter
+    if os.fork() != 0:
+        os._exit(0)
     state_dir, fd = sys.argv[2], int(sys.argv[3])
     with open(os.path.join(state_dir, "run.json")) as f:
         cfg = RunConfig.from_json(f.read())
@@ -150,6 +154,9 @@ class Supervisor:
         self.outputs: dict[int, int] = {}  # fd -> stream (STDOUT/STDERR)
         self.stdin_w = -1
         self.master = -1
+        self.reader = stream.FrameReader()
+        self.early_frames: list[tuple[int, bytes]] = []  # client frames that came with the network hand-off
+        self.selector = selectors.DefaultSelector()
 
     # -- control socket ------------------------------------------------------------------------
     def send(self, data: bytes) -> None:
@@ -172,8 +179,10 @@ class Supervisor:
         try:
             exit_code = self._start()
         except BaseException as exc:  # report to the starter; never leave the cgroup behind
+            import traceback
+
+            traceback.print_exc()
             self._failed(f"container supervisor failed: {exc}", 125)
-            raise
         if exit_code is not None:
             self._failed(self.st.error or "the container failed to start", exit_code)
         self._loop()
@@ -246,8 +255,18 @@ class Supervisor:
         if self.ctl is None:
             self.st.error = "the starting process went away before the network was attached"
             return False
-        for kind, payload in stream.recv_frames(self.ctl):
-            if kind == NETWORK_DONE:
+        while True:
+            try:
+                data = self.ctl.recv(65536)
+            except OSError:
+                data = b""
+            if not data:
+                self.st.error = "the starting process went away before the network was attached"
+                return False
+            for kind, payload in self.reader.feed(data):
+                if kind != NETWORK_DONE:
+                    self.early_frames.append((kind, payload))
+                    continue
                 info = json.loads(payload)
                 if info.get("error"):
                     self.st.error = str(info["error"])
@@ -255,8 +274,6 @@ class Supervisor:
                 self.st.ip_address = info.get("ip_address")
                 self.st.ports = info.get("ports") or []
                 return True
-        self.st.error = "the starting process went away before the network was attached"
-        return False
 
     def _receive_master(self, sock_fd: int) -> int:
         sock = socket.socket(fileno=sock_fd)
@@ -303,14 +320,14 @@ class Supervisor:
 
     # -- running -------------------------------------------------------------------------------
     def _loop(self) -> None:
-        self.selector = selectors.DefaultSelector()
         pidfd = os.pidfd_open(self.init_pid)
         self.selector.register(pidfd, selectors.EVENT_READ, "init")
         for fd in self.outputs:
             self.selector.register(fd, selectors.EVENT_READ, "out")
         if self.ctl is not None:
             self.selector.register(self.ctl, selectors.EVENT_READ, "ctl")
-        self.reader = stream.FrameReader()
+        if self.early_frames:
+            self._handle_frames(self.early_frames)
         init_done = False
         drain_deadline = 0.0
         while self.outputs or not init_done:
@@ -362,7 +379,10 @@ class Supervisor:
         if not data:
             self._drop_client()
             return
-        for kind, payload in self.reader.feed(data):
+        self._handle_frames(self.reader.feed(data))
+
+    def _handle_frames(self, frames: list[tuple[int, bytes]]) -> None:
+        for kind, payload in frames:
             if kind == stream.STDIN:
                 target = self.master if self.master >= 0 else self.stdin_w
                 if target >= 0:
