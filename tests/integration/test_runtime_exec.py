@@ -128,7 +128,7 @@ def test_signals_reach_the_exec_process(debian: Container, devenv_root: Path) ->
             "bash",
             "-c",
             "trap 'echo got-int; exit 42' INT; echo ready; sleep 60 & wait",
-        ],  # noqa: E501
+        ],
         env=env,
         stdout=subprocess.PIPE,
         text=True,

@@ -89,14 +89,14 @@ def test_symlink_planted_at_a_mount_target_cannot_redirect_the_mount_to_the_host
 
 def test_etc_files_planted_as_symlinks_do_not_touch_the_host(
     rt: EmbeddedRuntime, bb_rootfs: Path, tmp_path: Path
-) -> None:  # noqa: E501
+) -> None:
     victim = tmp_path / "victim"
     victim.write_text("host data\n")
     c = rt.create(rootfs_spec(bb_rootfs))
     rt.start(c.id)
-    code, _, err = sh(
+    code, _, _err = sh(
         rt, rt.get(c.id), f"umount /etc/hostname 2>/dev/null; rm -f /etc/hostname; ln -s {victim} /etc/hostname"
-    )  # noqa: E501
+    )
     # /etc/hostname is a mount point: the container can neither unmount nor replace it.
     assert code != 0
     assert victim.read_text() == "host data\n"
@@ -131,7 +131,7 @@ def test_device_nodes_of_the_host_disk_cannot_be_read_or_mounted(rt: EmbeddedRun
             "tty",
             "urandom",
             "zero",
-        ]  # noqa: E501
+        ]
     )
 
 
@@ -163,7 +163,7 @@ def test_cap_add_drop_privileged_and_security_opts(rt: EmbeddedRuntime, bb_rootf
     def status(**kw: object) -> dict[str, str]:
         c = rt.create(
             rootfs_spec(bb_rootfs, "sh", "-c", "grep -E '^(CapEff|NoNewPrivs|Seccomp):' /proc/self/status", **kw)
-        )  # noqa: E501
+        )
         rt.start(c.id)
         rt.wait(c.id)
         return dict(line.split(":\t") for line in b"".join(rt.logs(c.id)).decode().splitlines())
@@ -193,7 +193,7 @@ def test_custom_seccomp_profile_is_enforced(rt: EmbeddedRuntime, bb_rootfs: Path
 
 def test_default_seccomp_refuses_new_namespaces_even_with_sys_admin_dropped_later(
     rt: EmbeddedRuntime, box: Container
-) -> None:  # noqa: E501
+) -> None:
     code, _, err = sh(rt, box, "unshare -U true")  # user namespaces need no capability: seccomp stops them
     assert code != 0 and "Operation not permitted" in err
 
@@ -203,7 +203,7 @@ def test_tmpfs_and_read_only_mounts(rt: EmbeddedRuntime, bb_rootfs: Path, src: P
         rootfs_spec(
             bb_rootfs,
             mounts=(bind(src, "/ro", read_only=True), MountSpec("tmpfs", "/scratch", options=("tmpfs-size=1m",))),
-        )  # noqa: E501
+        )
     )
     rt.start(c.id)
     code, _, err = sh(rt, rt.get(c.id), "touch /ro/x")
