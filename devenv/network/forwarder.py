@@ -31,6 +31,8 @@ from devenv.network.ports import attributes_for, has_expressions
 from devenv.network.state import Attachment, ForwardedPort, PortsState
 from devenv.runtime.base import PortMapping
 
+RETRY_SKIPPED_EVERY = 10  # scans
+
 
 class _Listener:
     """One host socket: TCP ones are served by the forwarder's event loop, UDP ones by a thread."""
@@ -126,6 +128,7 @@ class Forwarder:
         self.auto: dict[int, _Listener] = {}
         self.ignored: set[int] = set()
         self.skipped: dict[int, str] = {}
+        self.scans = 0
         self.dns_sockets = dns_sockets
         self.stopping = threading.Event()
         self.lock = threading.Lock()
@@ -195,7 +198,9 @@ class Forwarder:
                 self.auto.pop(port).close()
                 changed = True
             self.ignored &= set(listening)
-            for port in [p for p in self.skipped if p not in listening]:
+            self.scans += 1
+            retry = self.scans % RETRY_SKIPPED_EVERY == 0  # the busy host port may be free by now
+            for port in [p for p in self.skipped if p not in listening or retry]:
                 del self.skipped[port]
                 changed = True
             for port, found in sorted(listening.items()):

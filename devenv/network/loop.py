@@ -17,7 +17,9 @@ import os
 import queue
 import selectors
 import socket
+import sys
 import threading
+import traceback
 from collections.abc import Callable
 
 from devenv.network import nsutil
@@ -280,11 +282,17 @@ class EventLoop:
                         with contextlib.suppress(BlockingIOError):
                             os.read(self.wake_r, 4096)
                         while not self.calls.empty():
-                            self.calls.get()()
+                            try:
+                                self.calls.get()()
+                            except Exception:
+                                traceback.print_exc(file=sys.stderr)
                         continue
                     handler = self.handlers.get(key.fd)
                     if handler is not None:
-                        handler(mask)
+                        try:
+                            handler(mask)
+                        except Exception:  # a bug must not stop every other forwarded connection
+                            traceback.print_exc(file=sys.stderr)
         finally:
             self.selector.close()
             os.close(self.wake_r)

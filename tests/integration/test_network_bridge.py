@@ -216,3 +216,27 @@ def test_large_transfers_arrive_byte_exact_and_half_close_is_passed_on(network_r
             assert not t.is_alive()
         assert count[0] == len(payload)
         assert received.hexdigest() == hashlib.sha256(payload).hexdigest()
+
+
+UDP_ECHO = """
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+print("listening", flush=True)
+while True:
+    data, peer = s.recvfrom(65535)
+    s.sendto(b"echo:" + data, peer)
+"""
+
+
+def test_udp_ports_are_forwarded(network_root: str) -> None:
+    with netns() as c:
+        server = subprocess.Popen(c.exec_argv("python3", "-c", UDP_ECHO, "5300"), stdout=subprocess.PIPE, text=True)
+        c.procs.append(server)
+        assert server.stdout is not None and server.stdout.readline().strip() == "listening"
+        att = network.attach("udp-1", c.path, "bridge", (PortMapping(5300, 0, protocol="udp"),))
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.settimeout(5)
+            for i in range(3):
+                s.sendto(f"hello {i}".encode(), ("127.0.0.1", att.ports[0].host_port))
+                assert s.recv(100) == f"echo:hello {i}".encode()

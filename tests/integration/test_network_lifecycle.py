@@ -83,3 +83,28 @@ def test_one_hundred_attach_detach_cycles_leak_nothing(network_root: str) -> Non
     assert not any((state.directory()).iterdir())
     assert len(os.listdir("/proc/self/fd")) == fds_before
     assert threading.active_count() == threads_before
+
+
+def test_a_supervisor_can_run_the_forwarder_itself(network_root: str) -> None:
+    import socket
+    import subprocess
+
+    from tests.support.netns import wait_for
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with netns() as c:
+        c.serve("supervised", 3000)
+        att = network.attach("sup-1", c.path, "bridge", (PortMapping(3000, port),), spawn_forwarder=False)
+        assert att.forwarder_pid is None and network.forwarded_ports("sup-1").ports == ()
+        proc = subprocess.Popen([sys.executable, "-m", "devenv.network.forwarder", "sup-1"])
+        try:
+            wait_for(lambda: network.forwarded_ports("sup-1").ports, what="the forwarder to publish its ports")
+            assert network.forwarded_ports("sup-1").ports[0].host_port == port
+            assert talk(port).startswith("supervised ")
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(10) == 0
+        assert network.forwarded_ports("sup-1").ports == ()
+        network.detach("sup-1")
