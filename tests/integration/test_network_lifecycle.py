@@ -108,3 +108,35 @@ def test_a_supervisor_can_run_the_forwarder_itself(network_root: str) -> None:
             assert proc.wait(10) == 0
         assert network.forwarded_ports("sup-1").ports == ()
         network.detach("sup-1")
+
+
+PARALLEL = """
+import sys
+from devenv import network
+from devenv.runtime.base import PortMapping
+att = network.attach(sys.argv[1], sys.argv[2], "bridge", (PortMapping(3000, 3000),))
+print(att.ip, att.ports[0].host_port)
+"""
+
+
+def test_concurrent_attaches_get_distinct_addresses_and_ports(network_root: str) -> None:
+    import contextlib
+
+    with contextlib.ExitStack() as stack:
+        spaces = [stack.enter_context(netns()) for _ in range(6)]
+        procs = [
+            subprocess.Popen([sys.executable, "-c", PARALLEL, f"par-{i}", ns.path], stdout=subprocess.PIPE, text=True)
+            for i, ns in enumerate(spaces)
+        ]
+        results = [p.communicate(timeout=120)[0].split() for p in procs]
+        assert all(p.returncode == 0 for p in procs)
+        ips = {ip for ip, _ in results}
+        ports = {int(port) for _, port in results}
+        assert len(ips) == 6 and len(ports) == 6
+        for i, ns in enumerate(spaces):
+            ns.serve(f"par-{i}", 3000)
+        for i, (_, port) in enumerate(results):
+            assert talk(int(port)).startswith(f"par-{i} ")
+        for i in range(6):
+            network.detach(f"par-{i}")
+    assert leftovers(network_root, "par-") == NOTHING
