@@ -231,21 +231,42 @@ def resolve_features(
     steps = install_order(user_features(combined), fetcher.resolve, override_order, config=config)
     new_lock = None
     if use_lockfile and lock_path is not None:
-        locked = []
-        for step in steps:
-            f = fetcher.fetched[step.user_id]
-            depends = tuple((f.metadata.get("dependsOn") or {}).keys())
-            source = {"oci": "oci", "tarball": "tarball"}.get(f.ref.kind, "local")
-            locked.append(
-                lf.LockedFeature(
-                    step.user_id,
-                    source,
-                    str(f.metadata.get("version", "")),
-                    f.resolved.lower(),
-                    f.digest or "",
-                    depends,
-                )
-            )
-        new_lock = lf.generate(locked, config_keys=features.keys(), additional_keys=(additional or {}).keys())
+        new_lock = lf.generate(
+            locked_features(steps, fetcher.fetched),
+            config_keys=features.keys(),
+            additional_keys=(additional or {}).keys(),
+        )
         lf.write(lock_path, new_lock, frozen=frozen)
     return Resolution(tuple(steps), dict(fetcher.fetched), new_lock, lock_path)
+
+
+def locked_features(steps: Sequence[InstallStep], fetched: Mapping[str, FetchedFeature]) -> list[lf.LockedFeature]:
+    """What the lockfile records of each installed feature, in install order."""
+    locked = []
+    for step in steps:
+        f = fetched[step.user_id]
+        depends = tuple((f.metadata.get("dependsOn") or {}).keys())
+        source = {"oci": "oci", "tarball": "tarball"}.get(f.ref.kind, "local")
+        locked.append(
+            lf.LockedFeature(
+                step.user_id, source, str(f.metadata.get("version", "")), f.resolved.lower(), f.digest or "", depends
+            )
+        )
+    return locked
+
+
+def resolve_unpinned(
+    features: Mapping[str, Any],
+    *,
+    config_path: Path | None,
+    workspace_folder: Path | None,
+    override_order: Sequence[str] | None = None,
+    config: Any = None,
+    reporter: Reporter = NULL,
+) -> lf.Lockfile:
+    """The lockfile the config resolves to now, ignoring the existing one (what ``upgrade`` writes)."""
+    if not features:
+        return lf.Lockfile()
+    fetcher = Fetcher(config_path=config_path, workspace_folder=workspace_folder, lock=None, reporter=reporter)
+    steps = install_order(user_features(features), fetcher.resolve, override_order, config=config)
+    return lf.generate(locked_features(steps, fetcher.fetched))
