@@ -137,8 +137,13 @@ class _Lines:
         return obj if isinstance(obj, dict) else None
 
 
+COMM = "devenv-sup"  # the supervisor's process name (ps, /proc/PID/comm)
+
+
 def run(cfg: RunConfig, ctl: socket.socket) -> NoReturn:
     """The supervisor's body. Never returns."""
+    with contextlib.suppress(OSError), open("/proc/self/comm", "w") as f:
+        f.write(COMM)
     Supervisor(cfg, ctl).run()
 
 
