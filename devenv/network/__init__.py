@@ -122,4 +122,9 @@ def forwarded_ports(container_id: str) -> PortsState:
         return PortsState(
             tuple(ForwardedPort(p.container_port, p.host_ip, p.host_port, p.protocol, p.label) for p in att.ports)
         )
+    if att.forwarder_pid is not None:
+        from devenv.network.forwarder import start_time
+
+        if start_time(att.forwarder_pid) != att.forwarder_start:
+            return PortsState((), ("the port forwarder is not running (the container stopped, or it was killed)",))
     return state.load_ports(container_id)

@@ -140,3 +140,16 @@ def test_concurrent_attaches_get_distinct_addresses_and_ports(network_root: str)
         for i in range(6):
             network.detach(f"par-{i}")
     assert leftovers(network_root, "par-") == NOTHING
+
+
+def test_ports_are_not_listed_once_the_forwarder_is_gone(network_root: str) -> None:
+    with netns() as c:
+        att = network.attach("gone-1", c.path, "bridge", (PortMapping(3000, 0),))
+        assert network.forwarded_ports("gone-1").ports
+        assert att.forwarder_pid is not None
+        os.kill(att.forwarder_pid, signal.SIGKILL)
+        from tests.support.netns import wait_for
+
+        wait_for(lambda: not network.forwarded_ports("gone-1").ports, what="the listing to notice")
+        assert "not running" in network.forwarded_ports("gone-1").skipped[0]
+        network.detach("gone-1")
