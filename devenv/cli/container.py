@@ -82,9 +82,7 @@ def _run_command(create_only: bool):  # type: ignore[no-untyped-def]
         stop_signal: Annotated[str | None, typer.Option("--stop-signal", help="Default SIGTERM.")] = None,
         stop_timeout: Annotated[str | None, typer.Option("--stop-timeout", help="Seconds before SIGKILL.")] = None,
     ) -> None:
-        values = dict(locals())
-        values.pop("image")
-        values.pop("cmd")
+        values = {k: v for k, v in locals().items() if k not in ("image", "cmd", "create_only")}
         raise typer.Exit(_run_like(create_only, image, cmd, **values))
 
     return command

@@ -105,8 +105,8 @@ def container_set(privileged: bool, cap_add: Iterable[str] = (), cap_drop: Itera
     caps = set(every) if privileged else set(DOCKER_DEFAULT)
     added = {normalise(c) for c in cap_add}
     dropped = {normalise(c) for c in cap_drop}
+    caps -= every if "ALL" in dropped else dropped  # drops first, then adds (Docker's order)
     caps |= every if "ALL" in added else added
-    caps -= every if "ALL" in dropped else dropped
     return sorted(caps, key=CAPABILITIES.__getitem__)
 
 
