@@ -33,7 +33,22 @@ _WS_CHARS = (
     " \t\n\r\v\f\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u200b"
     "\u2028\u2029\u202f\u205f\u3000\ufeff"
 )
-_LINE_BREAKS = "\n\r\u2028\u2029"
+_INVISIBLE = {
+    "\v": "vertical tab",
+    "\f": "form feed",
+    "\u00a0": "no-break space",
+    "\u1680": "ogham space mark",
+    **{chr(c): "space" for c in range(0x2000, 0x200B)},
+    "\u200b": "zero width space",
+    "\u2028": "line separator",
+    "\u2029": "paragraph separator",
+    "\u202f": "narrow no-break space",
+    "\u205f": "medium mathematical space",
+    "\u3000": "ideographic space",
+    "\ufeff": "byte-order mark",
+}
+_DELIMITERS = frozenset(' \t\n\r{}[]":,/') | frozenset(_INVISIBLE)
+_LINE_BREAKS = "\n\r"  # as jsonc-parser: U+2028/9 do not end a comment or a string
 # White space and comments, in one greedy match. An unterminated block comment does not match "/*".
 _SKIP = re.compile(rf"(?:[{_WS_CHARS}]+|//[^{_LINE_BREAKS}]*|/\*.*?\*/)*", re.DOTALL)
 _NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
@@ -187,9 +202,20 @@ class _Parser:
         )
 
     def skip(self, pos: int, where: PathKey) -> int:
-        pos = _SKIP.match(self.text, pos).end()  # type: ignore[union-attr]
-        if self.text.startswith("/*", pos):
+        text = self.text
+        pos = _SKIP.match(text, pos).end()  # type: ignore[union-attr]
+        if text.startswith("/*", pos):
             raise self.fail(pos, where, "unterminated /* comment: expected */ before the end of the file")
+        if pos and text[pos - 1] in _INVISIBLE and pos < len(text) and text[pos] not in _DELIMITERS:
+            # jsonc-parser reads only space and tab as white space: another blank glued to a number or
+            # true/false/null makes one unknown token with it, and the value is silently dropped.
+            name = _INVISIBLE[text[pos - 1]]
+            raise self.fail(
+                pos - 1,
+                where,
+                f"invisible character U+{ord(text[pos - 1]):04X} ({name}) right before a value: "
+                "the reference tool drops this value; replace the character with a space",
+            )
         return pos
 
     def document(self) -> Any:
@@ -306,11 +332,15 @@ class _Parser:
 
 def _number(literal: str) -> int | float:
     if "." not in literal and "e" not in literal and "E" not in literal:
-        return int(literal)
-    value = float(literal)
-    if value.is_integer() and abs(value) < 2**53:
-        return int(value)
-    return value
+        if len(literal) <= 17:
+            value = int(literal)
+            if abs(value) <= 2**53:
+                return value
+        literal += ".0"  # beyond 2**53 JavaScript keeps only a double (123456789012345678 -> ...680)
+    number = float(literal)
+    if number.is_integer() and abs(number) <= 2**53:
+        return int(number)
+    return number
 
 
 def parse(text: str, path: str | Path | None = None) -> Document:

@@ -36,21 +36,33 @@ def test_duplicate_keys_last_value_wins_in_first_place_and_are_recorded() -> Non
 
 
 def test_bom_crlf_and_unicode_white_space() -> None:
-    doc = parse('\ufeff{\r\n  "a":\u00a01,\u2028"b":\u30002\r\n}')
-    assert doc.value == {"a": 1, "b": 2}
+    doc = parse('\ufeff{\r\n  "a":\u00a0"1",\u2028"b":\u3000[2]\r\n}')
+    assert doc.value == {"a": "1", "b": [2]}
     assert doc.locate(("a",)) == (2, 8)
-    assert doc.locate(("b",)) == (2, 16)
+    assert doc.locate(("b",)) == (2, 18)
+
+
+@pytest.mark.parametrize("blank", ["\u00a0", "\f", "\v", "\u2028", "\ufeff", "\u200b"])
+def test_a_blank_glued_to_a_value_is_an_error(blank: str) -> None:
+    # jsonc-parser reads it and the value after it as one unknown token, and drops the value.
+    exc = error(f'{{"a": [1,{blank}2]}}')
+    assert (exc.line, exc.col) == (1, 10)
+    assert f"invisible character U+{ord(blank):04X}" in exc.msg
+    assert "replace the character with a space" in exc.msg
+    assert value(f'{{"a": [1,{blank} 2]}}') == {"a": [1, 2]}
 
 
 def test_numbers_read_as_javascript_numbers() -> None:
-    assert value("[0, -0, 1.0, 1e3, 2.5, -1.5e-3, 12345678901234567890]") == [
+    assert value("[0, -0, 1.0, 1e3, 2.5, -1.5e-3, 9007199254740993, 123456789012345678, 1e400]") == [
         0,
         0,
         1,
         1000,
         2.5,
         -0.0015,
-        12345678901234567890,
+        9007199254740992,
+        123456789012345680,
+        float("inf"),
     ]
     assert isinstance(value("1.0"), int)
 
