@@ -15,7 +15,6 @@ is left verbatim (``${workspaceFolder}``, ``${HOME}``, ``${templateOption:x}``).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -114,6 +113,8 @@ def devcontainer_id(labels: Mapping[str, str]) -> str:
     ``{"devcontainer.local_folder": <workspace folder>, "devcontainer.config_file": <config path>}``.
     Digits are ``0-9a-v`` (JavaScript ``BigInt.toString(32)``), left-padded with ``0`` to 52.
     """
+    import hashlib
+
     text = json.dumps({k: labels[k] for k in sorted(labels)}, separators=(",", ":"), ensure_ascii=False)
     number = int.from_bytes(hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest(), "big")
     digits = "0123456789abcdefghijklmnopqrstuv"
