@@ -47,7 +47,9 @@ def _report(exc: BaseException, code: int, message: str, description: str | None
     else:
         sys.stderr.write(f"error: {message}\n")
         if description and description != message:
-            sys.stderr.write(description.rstrip() + "\n")
+            rest = description[len(message) :].lstrip("\n") if description.startswith(message) else description
+            if rest.strip():
+                sys.stderr.write(rest.rstrip() + "\n")
     return code
 
 
