@@ -40,6 +40,7 @@ class _Listener:
     def __init__(self, fwd: Forwarder, sock: socket.socket, mapping: PortMapping, source: str) -> None:
         self.fwd, self.sock, self.mapping, self.source = fwd, sock, mapping, source
         self.closed = False
+        self.on_auto_forward: str | None = None  # auto-forwarded: the attribute that applied
         self._resolved: tuple[float, list[tuple[int, str]]] | None = None
 
     def start(self) -> None:
@@ -167,16 +168,11 @@ class Forwarder:
                     label=ls.mapping.label,
                     source="auto" if ls.source == "auto" else "configured",
                     target_host=ls.mapping.target_host,
-                    on_auto_forward=self._on_auto(ls),
+                    on_auto_forward=ls.on_auto_forward,
                 )
                 for ls in items
             )
             return PortsState(found, tuple(self.skipped.values()))
-
-    def _on_auto(self, listener: _Listener) -> str | None:
-        if listener.source != "auto":
-            return None
-        return attributes_for(listener.mapping.container_port, self.att.policy).on_auto_forward
 
     def publish(self) -> None:
         if not self.stopping.is_set():
@@ -231,6 +227,7 @@ class Forwarder:
             self.skipped[port] = f"container port {port} not forwarded: {exc.message}"
             return True
         listener = _Listener(self, sock, bound, "auto")
+        listener.on_auto_forward = attrs.on_auto_forward
         self.auto[port] = listener
         listener.start()
         return True
@@ -247,11 +244,16 @@ class Forwarder:
         :meth:`stop`, or ``wakeup`` (a pipe's read end) becomes readable."""
         self.start()
         watch = [fd for fd in (pidfd, wakeup) if fd is not None]
+        timeout = 3600.0 if pidfd is not None else max(self.interval, 0.5)  # without a pidfd: poll the path
         try:
             while not self.stopping.is_set():
-                timeout = 3600.0 if pidfd is not None else max(self.interval, 0.5)
-                ready, _, _ = select.select(watch, [], [], timeout) if watch else ([], [], self.stopping.wait(timeout))
-                if ready or (pidfd is None and not self._same_netns(netns_path)):
+                if watch:
+                    ready, _, _ = select.select(watch, [], [], timeout)
+                    if ready:
+                        return
+                else:
+                    self.stopping.wait(timeout)
+                if pidfd is None and not self._same_netns(netns_path):
                     return
         finally:
             self.stop()
@@ -354,19 +356,21 @@ def main(argv: list[str] | None = None) -> int:
     if att is None:
         print(f"no network attachment for {args.container_id}", file=sys.stderr)
         return 1
-    netns_fd = args.netns_fd if args.netns_fd is not None else nsutil.open_netns(att.netns)
     listeners: list[tuple[socket.socket, PortMapping]] = []
-    if args.listen:
+    if args.netns_fd is not None:  # started by attach: everything is bound already, attach keeps the record
+        netns_fd = args.netns_fd
         for spec in args.listen:
             fd, index = (int(x) for x in spec.split("="))
             listeners.append((socket.socket(fileno=fd), att.ports[index]))
-    else:
+    else:  # started by a supervisor after attach(..., spawn_forwarder=False): bind, and record ourselves
+        netns_fd = nsutil.open_netns(att.netns)
         for mapping in att.ports:
             try:
                 listeners.append(hostports.bind(mapping))
             except NetworkError as exc:
                 print(exc.render(), file=sys.stderr, flush=True)
-        state.save(replace(att, ports=tuple(m for _, m in listeners), forwarder_pid=os.getpid()))
+        bound = tuple(m for _, m in listeners)
+        state.save(replace(att, ports=bound, forwarder_pid=os.getpid(), forwarder_start=start_time(os.getpid())))
     dns = None
     if args.dns_fds:
         udp, tcp = (int(x) for x in args.dns_fds.split(","))
