@@ -55,6 +55,10 @@ class FrameReader:
     def __init__(self) -> None:
         self._buf = bytearray()
 
+    def idle(self) -> bool:
+        """No partial frame is buffered."""
+        return not self._buf
+
     def feed(self, data: bytes) -> list[tuple[int, bytes]]:
         self._buf += data
         out = []

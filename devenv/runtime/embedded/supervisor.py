@@ -16,20 +16,15 @@ supervisor per running container). Either way the caller keeps one end of a sock
 from __future__ import annotations
 
 import contextlib
-import errno
-import fcntl
 import json
 import os
-import selectors
 import signal
 import socket
-import struct
 import sys
-import termios
 import time
 from typing import NoReturn
 
-from devenv.runtime.embedded import cgroups, init, seccomp, state, stream
+from devenv.runtime.embedded import cgroups, init, monitor, seccomp, state, stream
 from devenv.runtime.embedded.config import RunConfig
 from devenv.runtime.embedded.syscalls import CLONE_NEWPID, real
 
@@ -111,11 +106,16 @@ def main_from_exec() -> NoReturn:  # pragma: no cover - runs in the re-executed 
     if os.fork() != 0:
         os._exit(0)
     state_dir, fd = sys.argv[2], int(sys.argv[3])
-    with open(os.path.join(state_dir, "run.json")) as f:
-        cfg = RunConfig.from_json(f.read())
     try:
+        with open(os.path.join(state_dir, "run.json")) as f:
+            cfg = RunConfig.from_json(f.read())
         run(cfg, socket.socket(fileno=fd))
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
     finally:
+        sys.stderr.flush()
         os._exit(1)
 
 
@@ -137,13 +137,10 @@ class _Lines:
         return obj if isinstance(obj, dict) else None
 
 
-COMM = "devenv-sup"  # the supervisor's process name (ps, /proc/PID/comm)
-
-
 def run(cfg: RunConfig, ctl: socket.socket) -> NoReturn:
     """The supervisor's body. Never returns."""
     with contextlib.suppress(OSError), open("/proc/self/comm", "w") as f:
-        f.write(COMM)
+        f.write(monitor.COMM)
     Supervisor(cfg, ctl).run()
 
 
@@ -161,7 +158,6 @@ class Supervisor:
         self.master = -1
         self.reader = stream.FrameReader()
         self.early_frames: list[tuple[int, bytes]] = []  # client frames that came with the network hand-off
-        self.selector = selectors.DefaultSelector()
 
     # -- control socket ------------------------------------------------------------------------
     def send(self, data: bytes) -> None:
@@ -174,8 +170,6 @@ class Supervisor:
 
     def _drop_client(self) -> None:
         if self.ctl is not None:
-            with contextlib.suppress(OSError, KeyError, ValueError):
-                self.selector.unregister(self.ctl)
             self.ctl.close()
             self.ctl = None
 
@@ -190,8 +184,7 @@ class Supervisor:
             self._failed(f"container supervisor failed: {exc}", 125)
         if exit_code is not None:
             self._failed(self.st.error or "the container failed to start", exit_code)
-        self._loop()
-        self._finish()
+        self._monitor()
 
     def _start(self) -> int | None:
         cfg = self.cfg
@@ -312,7 +305,7 @@ class Supervisor:
         with contextlib.suppress(Exception):
             if self.init_pid:
                 self._kill_init()
-            self._cleanup()
+            monitor.cleanup(self._info())
         self.st.status = "stopped"
         self.st.error = message
         self.st.exit_code = code
@@ -320,132 +313,36 @@ class Supervisor:
         with contextlib.suppress(OSError):
             state.write(self.cfg.state_dir, self.st)
         self.send(stream.json_frame(stream.ERROR, {"error": message, "code": code}))
-        self._auto_remove()
+        monitor.auto_remove(self._info())
         os._exit(0)
 
-    # -- running -------------------------------------------------------------------------------
-    def _loop(self) -> None:
-        pidfd = os.pidfd_open(self.init_pid)
-        self.selector.register(pidfd, selectors.EVENT_READ, "init")
-        for fd in self.outputs:
-            self.selector.register(fd, selectors.EVENT_READ, "out")
-        if self.ctl is not None:
-            self.selector.register(self.ctl, selectors.EVENT_READ, "ctl")
-        if self.early_frames:
-            self._handle_frames(self.early_frames)
-        init_done = False
-        drain_deadline = 0.0
-        while self.outputs or not init_done:
-            timeout = None if not init_done else max(0.0, drain_deadline - time.monotonic())
-            if init_done and timeout == 0.0:
-                break
-            for key, _ in self.selector.select(timeout):
-                if key.data == "init":
-                    init_done = True
-                    drain_deadline = time.monotonic() + 2.0
-                    self.selector.unregister(pidfd)
-                    os.close(pidfd)
-                elif key.data == "out":
-                    self._output(int(key.fd))
-                elif key.data == "ctl":
-                    self._client()
-        for fd in list(self.outputs):
-            self._close_output(fd)
+    def _info(self) -> dict[str, object]:
+        cfg = self.cfg
+        return {
+            "id": cfg.id,
+            "state_dir": cfg.state_dir,
+            "cgroup_parent": cfg.cgroup_parent,
+            "auto_remove": cfg.auto_remove,
+            "anonymous_volumes": cfg.anonymous_volumes,
+            "attach_network": cfg.attach_network,
+        }
 
-    def _output(self, fd: int) -> None:
-        try:
-            data = os.read(fd, 65536)
-        except BlockingIOError:
-            return
-        except OSError as exc:  # EIO: the last slave of the pty closed
-            if exc.errno != errno.EIO:
-                raise
-            data = b""
-        if not data:
-            self._close_output(fd)
-            return
-        kind = self.outputs[fd]
-        os.write(self.log_fd, stream.log_record(kind, time.time(), data))
-        self.send(stream.frame(kind, data))
-
-    def _close_output(self, fd: int) -> None:
-        with contextlib.suppress(KeyError, ValueError):
-            self.selector.unregister(fd)
-        self.outputs.pop(fd, None)
-        if fd != self.master:
-            os.close(fd)
-
-    def _client(self) -> None:
-        assert self.ctl is not None
-        try:
-            data = self.ctl.recv(65536)
-        except OSError:
-            data = b""
-        if not data:
-            self._drop_client()
-            return
-        self._handle_frames(self.reader.feed(data))
-
-    def _handle_frames(self, frames: list[tuple[int, bytes]]) -> None:
-        for kind, payload in frames:
-            if kind == stream.STDIN:
-                target = self.master if self.master >= 0 else self.stdin_w
-                if target >= 0:
-                    with contextlib.suppress(OSError):
-                        _write_all(target, payload)
-            elif kind == stream.STDIN_EOF and self.stdin_w >= 0:
-                os.close(self.stdin_w)
-                self.stdin_w = -1
-            elif kind == stream.RESIZE and self.master >= 0:
-                rows, cols = stream.parse_resize(payload)
-                with contextlib.suppress(OSError):
-                    fcntl.ioctl(self.master, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
-            elif kind == stream.SIGNAL:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(self.init_pid, stream.parse_int(payload))
-
-    # -- exit ----------------------------------------------------------------------------------
-    def _finish(self) -> NoReturn:
-        _, status = os.waitpid(self.init_pid, 0)
-        code = os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
-        if self.master >= 0:
-            os.close(self.master)
-        if self.stdin_w >= 0:
-            os.close(self.stdin_w)
-        self._cleanup()
-        self.st.status = "stopped"
-        self.st.exit_code = code
-        self.st.finished_at = time.time()
-        state.write(self.cfg.state_dir, self.st)
-        self._auto_remove()
-        self.send(stream.int_frame(stream.EXIT, code))
-        os._exit(0)
-
-    def _cleanup(self) -> None:
-        errors = []
-        try:
-            self.cgroup.remove()
-        except OSError as exc:
-            errors.append(f"cgroup: {exc}")
-        if self.cfg.attach_network:
-            try:
-                from devenv.runtime.embedded import netns
-
-                netns.detach(self.cfg.id)
-            except Exception as exc:
-                errors.append(f"network: {exc}")
-        for line in errors:
-            sys.stderr.write(f"cleanup of {self.cfg.id}: {line}\n")
-
-    def _auto_remove(self) -> None:
-        if not self.cfg.auto_remove:
-            return
-        try:
-            from devenv.runtime.embedded import layout
-
-            layout.remove_container_files(self.cfg.state_dir, self.cfg.anonymous_volumes, lock=True)
-        except Exception as exc:
-            sys.stderr.write(f"auto-remove of {self.cfg.id} failed: {exc}\n")
+    def _monitor(self) -> NoReturn:
+        mon = monitor.Monitor(
+            self._info(),
+            json.loads(self.st.to_json()),
+            self.init_pid,
+            self.log_fd,
+            self.outputs,
+            self.stdin_w,
+            self.master,
+            self.ctl,
+            self.early_frames,
+        )
+        mon.reader = self.reader
+        if mon.run(handoff_after=monitor.IDLE_HANDOFF):
+            mon.handoff()
+        mon.finish()
 
 
 def _write_all(fd: int, data: bytes) -> None:

@@ -1,0 +1,292 @@
+"""The running half of a container's supervisor: relay output to the log and an attached client, take
+the client's input, and when pid 1 exits record the exit, clean up, and tell the client.
+
+It runs inside the supervisor right after the start. When the container is still running after a
+moment, the supervisor *hands off*: it ``execve``s a fresh, lean interpreter (``python -I -S``) that
+imports only this module and :mod:`.stream`, keeping its pid, its child (the container's init) and its
+file descriptors, so that an idle container costs as little memory as possible. Everything the exit
+needs (cgroups, state, network, auto-remove) is imported only then.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import json
+import os
+import selectors
+import socket
+import struct
+import sys
+import termios
+import time
+from typing import Any, NoReturn
+
+from devenv.runtime.embedded import stream
+
+IDLE_HANDOFF = 1.0  # seconds a container runs before its supervisor sheds the start-up code
+_BOOT = "import sys; sys.path.insert(0, sys.argv[1]); from devenv.runtime.embedded.monitor import main_handoff; main_handoff()"  # noqa: E501
+
+
+class Monitor:
+    """``info``: id, state_dir, cgroup_parent, auto_remove, anonymous_volumes, attach_network;
+    ``st``: the state.json dict (status running); ``outputs``: our read end -> STDOUT/STDERR."""
+
+    def __init__(
+        self,
+        info: dict[str, Any],
+        st: dict[str, Any],
+        init_pid: int,
+        log_fd: int,
+        outputs: dict[int, int],
+        stdin_w: int = -1,
+        master: int = -1,
+        ctl: socket.socket | None = None,
+        frames: list[tuple[int, bytes]] | None = None,
+    ) -> None:
+        self.info = info
+        self.st = st
+        self.init_pid = init_pid
+        self.log_fd = log_fd
+        self.outputs = outputs
+        self.stdin_w = stdin_w
+        self.master = master
+        self.ctl = ctl
+        self.reader = stream.FrameReader()
+        self.early = frames or []
+        self.selector = selectors.DefaultSelector()
+
+    # -- client ----------------------------------------------------------------------------------
+    def send(self, data: bytes) -> None:
+        if self.ctl is None:
+            return
+        try:
+            self.ctl.sendall(data)
+        except OSError:
+            self._drop_client()
+
+    def _drop_client(self) -> None:
+        if self.ctl is not None:
+            with contextlib.suppress(KeyError, ValueError):
+                self.selector.unregister(self.ctl)
+            self.ctl.close()
+            self.ctl = None
+
+    def _client(self) -> None:
+        if self.ctl is None:  # dropped earlier in this round of events
+            return
+        try:
+            data = self.ctl.recv(65536)
+        except OSError:
+            data = b""
+        if not data:
+            self._drop_client()
+            return
+        self._handle(self.reader.feed(data))
+
+    def _handle(self, frames: list[tuple[int, bytes]]) -> None:
+        for kind, payload in frames:
+            if kind == stream.STDIN:
+                target = self.master if self.master >= 0 else self.stdin_w
+                if target >= 0:
+                    with contextlib.suppress(OSError):
+                        _write_all(target, payload)
+            elif kind == stream.STDIN_EOF and self.stdin_w >= 0:
+                os.close(self.stdin_w)
+                self.stdin_w = -1
+            elif kind == stream.RESIZE and self.master >= 0:
+                rows, cols = stream.parse_resize(payload)
+                with contextlib.suppress(OSError):
+                    fcntl.ioctl(self.master, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+            elif kind == stream.SIGNAL:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(self.init_pid, stream.parse_int(payload))
+
+    # -- output ----------------------------------------------------------------------------------
+    def _output(self, fd: int) -> None:
+        try:
+            data = os.read(fd, 65536)
+        except BlockingIOError:
+            return
+        except OSError as exc:  # EIO: the last slave of the pty closed
+            if exc.errno != errno.EIO:
+                raise
+            data = b""
+        if not data:
+            self._close_output(fd)
+            return
+        kind = self.outputs[fd]
+        os.write(self.log_fd, stream.log_record(kind, time.time(), data))
+        self.send(stream.frame(kind, data))
+
+    def _close_output(self, fd: int) -> None:
+        with contextlib.suppress(KeyError, ValueError):
+            self.selector.unregister(fd)
+        self.outputs.pop(fd, None)
+        if fd != self.master:
+            os.close(fd)
+
+    # -- the loop --------------------------------------------------------------------------------
+    def run(self, handoff_after: float | None) -> bool:
+        """Relay until pid 1 has exited and the output is drained (False), or, with ``handoff_after``,
+        until the container has run quietly that long (True: hand off now)."""
+        pidfd = os.pidfd_open(self.init_pid)
+        self.selector.register(pidfd, selectors.EVENT_READ, "init")
+        for fd in self.outputs:
+            self.selector.register(fd, selectors.EVENT_READ, "out")
+        if self.ctl is not None:
+            self.selector.register(self.ctl, selectors.EVENT_READ, "ctl")
+        self._handle(self.early)
+        self.early = []
+        period = handoff_after or 0.0
+        deadline = None if handoff_after is None else time.monotonic() + period
+        init_done = False
+        drain_until = 0.0
+        try:
+            while self.outputs or not init_done:
+                if init_done:
+                    timeout: float | None = max(0.0, drain_until - time.monotonic())
+                    if timeout == 0.0:
+                        break
+                elif deadline is not None:
+                    timeout = max(0.0, deadline - time.monotonic())
+                else:
+                    timeout = None
+                events = self.selector.select(timeout)
+                if not events and not init_done and deadline is not None and time.monotonic() >= deadline:
+                    if self.reader.idle():
+                        return True
+                    deadline = time.monotonic() + period
+                for key, _ in events:
+                    if key.data == "init":
+                        init_done = True
+                        drain_until = time.monotonic() + 2.0
+                        self.selector.unregister(pidfd)
+                    elif key.data == "out":
+                        self._output(int(key.fd))
+                    elif key.data == "ctl":
+                        self._client()
+            for fd in list(self.outputs):
+                self._close_output(fd)
+            return False
+        finally:
+            with contextlib.suppress(KeyError, ValueError):
+                self.selector.unregister(pidfd)
+            os.close(pidfd)
+            for fd in list(self.outputs):
+                with contextlib.suppress(KeyError, ValueError):
+                    self.selector.unregister(fd)
+            if self.ctl is not None:
+                with contextlib.suppress(KeyError, ValueError):
+                    self.selector.unregister(self.ctl)
+
+    # -- hand-off --------------------------------------------------------------------------------
+    def handoff(self) -> NoReturn:
+        """Re-execute as a lean interpreter running this monitor, keeping pid, child and descriptors."""
+        keep = [self.log_fd, *self.outputs, self.stdin_w, self.master]
+        ctl_fd = self.ctl.fileno() if self.ctl is not None else -1
+        for fd in [*keep, ctl_fd]:
+            if fd >= 0:
+                os.set_inheritable(fd, True)
+        blob = {
+            "info": self.info,
+            "st": self.st,
+            "init_pid": self.init_pid,
+            "log_fd": self.log_fd,
+            "outputs": {str(k): v for k, v in self.outputs.items()},
+            "stdin_w": self.stdin_w,
+            "master": self.master,
+            "ctl": ctl_fd,
+        }
+        root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+        try:
+            os.execv(sys.executable, [sys.executable, "-I", "-S", "-c", _BOOT, root, json.dumps(blob)])
+        except OSError as exc:  # keep supervising in this process rather than lose the container
+            sys.stderr.write(f"hand-off to a lean monitor failed ({exc}); staying as I am\n")
+            self.run(None)
+            self.finish()
+
+    # -- exit ------------------------------------------------------------------------------------
+    def finish(self) -> NoReturn:
+        while True:
+            try:
+                _, status = os.waitpid(self.init_pid, 0)
+                break
+            except InterruptedError:
+                continue
+        code = os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
+        for fd in (self.master, self.stdin_w):
+            if fd >= 0:
+                os.close(fd)
+        cleanup(self.info)
+        self.st.update(status="stopped", exit_code=code, finished_at=time.time())
+        write_state(self.info["state_dir"], self.st)
+        auto_remove(self.info)
+        self.send(stream.int_frame(stream.EXIT, code))
+        os._exit(0)
+
+
+def write_state(state_dir: str, st: dict[str, Any]) -> None:
+    from devenv.runtime.embedded import state
+
+    state.write(state_dir, state.State.from_dict(dict(st)))
+
+
+def cleanup(info: dict[str, Any]) -> None:
+    """After pid 1 exited: remove the cgroup, detach the network (each failure logged, not fatal)."""
+    from devenv.runtime.embedded import cgroups
+
+    try:
+        cgroups.ContainerCgroup(cgroups.detect(), info["cgroup_parent"], info["id"]).remove()
+    except OSError as exc:
+        sys.stderr.write(f"cleanup of {info['id']}: cgroup: {exc}\n")
+    if info.get("attach_network"):
+        try:
+            from devenv.runtime.embedded import netns
+
+            netns.detach(info["id"])
+        except Exception as exc:
+            sys.stderr.write(f"cleanup of {info['id']}: network: {exc}\n")
+
+
+def auto_remove(info: dict[str, Any]) -> None:
+    if not info.get("auto_remove"):
+        return
+    try:
+        from devenv.runtime.embedded import layout
+
+        layout.remove_container_files(info["state_dir"], info.get("anonymous_volumes") or [], lock=True)
+    except Exception as exc:
+        sys.stderr.write(f"auto-remove of {info['id']} failed: {exc}\n")
+
+
+COMM = "devenv-sup"
+
+
+def main_handoff() -> NoReturn:  # pragma: no cover - runs in the re-executed interpreter
+    with contextlib.suppress(OSError), open("/proc/self/comm", "w") as f:
+        f.write(COMM)
+    blob = json.loads(sys.argv[2])
+    ctl = socket.socket(fileno=blob["ctl"]) if blob["ctl"] >= 0 else None
+    outputs = {int(k): int(v) for k, v in blob["outputs"].items()}
+    for fd in [blob["log_fd"], *outputs, blob["stdin_w"], blob["master"], blob["ctl"]]:
+        if fd >= 0:
+            os.set_inheritable(fd, False)
+    mon = Monitor(
+        blob["info"], blob["st"], blob["init_pid"], blob["log_fd"], outputs, blob["stdin_w"], blob["master"], ctl
+    )
+    try:
+        mon.run(None)
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+    mon.finish()
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]
