@@ -57,6 +57,11 @@ def _workspace(root: Path) -> Path:
 
 
 def _devenv_argv() -> list[str]:
+    """The installed ``devenv`` of this interpreter's environment (a PATH lookup may find a slow shim,
+    e.g. pyenv's, first)."""
+    beside = Path(sys.executable).parent / "devenv"
+    if beside.is_file():
+        return [str(beside)]
     found = shutil.which("devenv")
     return [found] if found else [sys.executable, "-m", "devenv"]
 
