@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from devenv.errors import AuthError, ImageNotFound, RegistryError
 from devenv.events import NULL, Reporter
@@ -25,7 +25,19 @@ from devenv.oci.reference import Reference
 if TYPE_CHECKING:
     import httpx
 
-    from devenv.store.blobs import Ingest
+
+class IngestTarget(Protocol):
+    """Where ``fetch_blob`` writes (``devenv.store.blobs.Ingest`` or a wrapper around it)."""
+
+    @property
+    def offset(self) -> int: ...
+
+    def write(self, data: bytes) -> None: ...
+
+    def reset(self) -> None: ...
+
+    def commit(self) -> object: ...
+
 
 MAX_MANIFEST_BYTES = 4 << 20
 RETRY_STATUS = (429, 500, 502, 503, 504)
@@ -357,7 +369,7 @@ class Repository:
             )
         return data
 
-    def fetch_blob(self, desc: Descriptor, ingest: Ingest, progress: Progress | None = None) -> None:
+    def fetch_blob(self, desc: Descriptor, ingest: IngestTarget, progress: Progress | None = None) -> None:
         """Stream a blob into an ingest, resuming from ``ingest.offset`` with a Range request; then commit."""
         import httpx
 

@@ -28,6 +28,7 @@ from devenv.errors import StoreError
 from devenv.fsutil import atomic_write_json, file_lock, read_json
 from devenv.oci.descriptor import check_digest
 from devenv.paths import data_root
+from devenv.snapshots import tarunpack
 from devenv.snapshots.base import Mount
 from devenv.snapshots.diff import write_dir_tar
 from devenv.snapshots.streams import LayerReader
@@ -121,19 +122,23 @@ class Snapshotter:
                 return self.info(chain_id)
             tmp = self._new_tmp(chain_id)
             try:
+                entries = 0
                 with opener() as raw:
-                    reader = LayerReader(raw, compression)
-                    try:
-                        stats = apply_tar(reader, tmp / "fs", "overlay")  # type: ignore[arg-type]
-                        actual = reader.diff_id()
-                    finally:
-                        reader.close()
+                    if tarunpack.available(compression):
+                        actual = tarunpack.unpack_layer(raw, compression, tmp / "fs")
+                    else:
+                        reader = LayerReader(raw, compression)
+                        try:
+                            entries = apply_tar(reader, tmp / "fs", "overlay").entries  # type: ignore[arg-type]
+                            actual = reader.diff_id()
+                        finally:
+                            reader.close()
                 if actual != diff_id:
                     raise StoreError(
                         f"layer content does not match the image config: DiffID {actual}, expected {diff_id}",
                         remedy="the image is corrupted at its source; nothing was stored",
                     )
-                info = SnapshotInfo(chain_id, parent, diff_id, time.time(), stats.entries)
+                info = SnapshotInfo(chain_id, parent, diff_id, time.time(), entries)
                 return self._publish(tmp, info)
             except BaseException:
                 shutil.rmtree(tmp, ignore_errors=True)

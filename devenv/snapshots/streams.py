@@ -145,3 +145,75 @@ class LayerReader(io.RawIOBase):
             except queue.Empty:
                 break
         super().close()
+
+
+class PipeAborted(StoreError):
+    """The producer of a ChunkPipe gave up (its download restarted or failed)."""
+
+
+class ChunkPipe(io.RawIOBase):
+    """Bytes handed from one thread (a download) to another (an unpack) through a bounded queue.
+
+    If the reader stops early (``reader_done``), later writes are dropped instead of blocking.
+    """
+
+    def __init__(self, maxsize: int = 32) -> None:
+        super().__init__()
+        self._queue: queue.Queue[bytes | BaseException] = queue.Queue(maxsize=maxsize)
+        self._reader_gone = threading.Event()
+        self._buf = memoryview(b"")
+        self._eof = False
+
+    # -- producer side ---------------------------------------------------------------------------
+    def _put(self, item: bytes | BaseException) -> None:
+        while not self._reader_gone.is_set():
+            try:
+                self._queue.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+
+    def feed(self, data: bytes) -> None:
+        if data and not self._reader_gone.is_set():
+            self._put(bytes(data))
+
+    def finish(self) -> None:
+        self._put(_END)
+
+    def abort(self, why: str) -> None:
+        self._put(PipeAborted(why))
+
+    # -- consumer side ---------------------------------------------------------------------------
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        while not self._buf:
+            if self._eof:
+                return b""
+            item = self._queue.get()
+            if isinstance(item, BaseException):
+                self._eof = True
+                raise item
+            if item == _END:
+                self._eof = True
+                return b""
+            self._buf = memoryview(item)
+        n = len(self._buf) if size is None or size < 0 else min(size, len(self._buf))
+        out = bytes(self._buf[:n])
+        self._buf = self._buf[n:]
+        return out
+
+    def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
+        data = self.read(len(b))
+        b[: len(data)] = data
+        return len(data)
+
+    def reader_done(self) -> None:
+        """The consumer will read no more: unblock and silence the producer."""
+        self._reader_gone.set()
+        while True:
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                break

@@ -75,7 +75,10 @@ class Applier:
         self.whiteouts = whiteouts
         self.is_root = os.geteuid() == 0
         self.stats = ApplyStats()
-        self._dir_times: list[tuple[str, float]] = []
+        self._dir_times: list[tuple[str, float, int | None]] = []
+        self.umask = _umask()
+        # A directory we start empty: a path we did not create cannot exist (saves an lstat per entry).
+        self.fresh = not os.listdir(self.root)
         self._created: set[tuple[str, ...]] = set()  # paths this layer wrote (for "apply" opaque dirs)
         # requested parent parts → (real path, real parts): directories already resolved in this layer
         self._dirs: dict[tuple[str, ...], tuple[str, tuple[str, ...]]] = {(): (self.root, ())}
@@ -113,6 +116,7 @@ class Applier:
                     raise
                 os.mkdir(path, 0o755)
                 cur.append(comp)
+                self._created.add(tuple(cur))
                 continue
             if stat.S_ISLNK(st.st_mode):
                 hops += 1
@@ -170,41 +174,59 @@ class Applier:
         parent, parent_rel = self.resolve_dir(parts[:-1])
         path = os.path.join(parent, base)
         rel = (*parent_rel, base)
-        try:
-            existing = os.lstat(path)
-        except FileNotFoundError:
-            existing = None
+        existing = None
+        if not self.fresh or rel in self._created:  # in a fresh directory only what we made can exist
+            try:
+                existing = os.lstat(path)
+            except FileNotFoundError:
+                existing = None
         is_dir = member.isdir()
         if existing is not None and not (is_dir and stat.S_ISDIR(existing.st_mode)):
             self._remove(path, rel)
-        if self.whiteouts == "apply":
-            self._created.add(rel)
+            existing = None
+        self._created.add(rel)
         if is_dir:
-            if existing is None or not stat.S_ISDIR(existing.st_mode):
-                os.mkdir(path, 0o700)
+            if existing is None:
+                os.mkdir(path, (member.mode & 0o777) if self.is_root else 0o700)
+                self._metadata(path, member, fresh=True)
+            else:
+                self._metadata(path, member)
         elif member.isreg():
             self._write_file(tar, member, path)
         elif member.issym():
             os.symlink(member.linkname, path)
+            self._metadata(path, member, fresh=True)
         elif member.islnk():
-            self._hardlink(member, path)
-            return  # a hardlink shares the metadata of its target
+            self._hardlink(member, path)  # a hardlink shares the metadata of its target
         elif member.ischr() or member.isblk() or member.isfifo():
-            if not self._mknod(member, path):
-                return
+            if self._mknod(member, path):
+                self._metadata(path, member)
         else:
             self.stats.skipped.append(member.name)
-            return
-        self._metadata(path, member)
+
+    def _needs_chmod(self, mode: int) -> bool:
+        """True when creating with ``mode`` (through the umask) does not give ``mode`` exactly."""
+        return bool(mode & 0o7000) or bool(mode & self.umask)
 
     def _write_file(self, tar: tarfile.TarFile, member: tarfile.TarInfo, path: str) -> None:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-        if member.size:
-            src = tar.extractfile(member)
-            with os.fdopen(fd, "wb") as out:
+        mode = member.mode & 0o7777
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode & 0o777)
+        try:
+            if member.size:
+                src = tar.extractfile(member)
                 if src is not None:
-                    _copy(src, out)
-        else:
+                    while chunk := src.read(1 << 20):
+                        view = memoryview(chunk)
+                        while view:
+                            view = view[os.write(fd, view) :]
+            if self.is_root and (member.uid or member.gid):
+                os.fchown(fd, member.uid, member.gid)
+            if member.pax_headers:
+                self._xattrs(fd, member)
+            if self._needs_chmod(mode):
+                os.fchmod(fd, mode)  # after chown, which clears set-id bits
+            os.utime(fd, (member.mtime, member.mtime))
+        finally:
             os.close(fd)
         self.stats.bytes += member.size
 
@@ -236,26 +258,40 @@ class Applier:
             return False
         return True
 
-    def _metadata(self, path: str, member: tarfile.TarInfo) -> None:
-        if self.is_root:
+    def _metadata(self, path: str, member: tarfile.TarInfo, *, fresh: bool = False) -> None:
+        """Owner, xattrs, mode, mtime. ``fresh``: just created by us with the right mode (as root)."""
+        is_link = member.issym()
+        if self.is_root and (not fresh or member.uid or member.gid):
             os.lchown(path, member.uid, member.gid)
         if member.pax_headers:
-            for key, value in member.pax_headers.items():
-                if key.startswith("SCHILY.xattr."):
-                    self._setxattr(path, key[len("SCHILY.xattr.") :], value)
-        if not member.issym():
-            os.chmod(path, member.mode & 0o7777)
+            self._xattrs(path, member)
+        mode = member.mode & 0o7777
         if member.isdir():
-            self._dir_times.append((path, float(member.mtime)))
-        else:
-            os.utime(path, (member.mtime, member.mtime), follow_symlinks=False)
+            if not self.is_root:  # keep the directory writable for its children: mode set at the end
+                self._dir_times.append((path, float(member.mtime), mode))
+                return
+            if not fresh or self._needs_chmod(mode):
+                os.chmod(path, mode)
+            self._dir_times.append((path, float(member.mtime), None))
+            return
+        if not is_link:
+            os.chmod(path, mode)
+        os.utime(path, (member.mtime, member.mtime), follow_symlinks=False)
 
-    def _setxattr(self, path: str, name: str, value: str) -> None:
+    def _xattrs(self, target: str | int, member: tarfile.TarInfo) -> None:
+        for key, value in member.pax_headers.items():
+            if key.startswith("SCHILY.xattr."):
+                self._setxattr(target, key[len("SCHILY.xattr.") :], value)
+
+    def _setxattr(self, target: str | int, name: str, value: str) -> None:
         if name.startswith(_FORBIDDEN_XATTR_PREFIXES):
             return
         raw = value.encode("utf-8", "surrogateescape")
         try:
-            os.setxattr(path, name, raw, follow_symlinks=False)
+            if isinstance(target, int):
+                os.setxattr(target, name, raw)
+            else:
+                os.setxattr(target, name, raw, follow_symlinks=False)
         except OSError as exc:
             if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EACCES):
                 raise
@@ -278,6 +314,7 @@ class Applier:
             parent, parent_rel = self.resolve_dir(parent_parts)
             target = os.path.join(parent, name)
             self._remove(target, (*parent_rel, name))
+            self._created.add((*parent_rel, name))
             try:
                 os.mknod(target, stat.S_IFCHR | 0o000, os.makedev(0, 0))
             except PermissionError:
@@ -293,17 +330,25 @@ class Applier:
             self._remove(os.path.join(parent, name), (*parent_rel, name))
 
     def finish(self) -> None:
-        for path, mtime in reversed(self._dir_times):
+        for path, mtime, mode in reversed(self._dir_times):
             try:
+                if mode is not None:
+                    os.chmod(path, mode)
                 os.utime(path, (mtime, mtime), follow_symlinks=False)
             except FileNotFoundError:
                 continue
         self._dir_times.clear()
 
 
-def _copy(src: IO[bytes], out: IO[bytes]) -> None:
-    while chunk := src.read(1 << 20):
-        out.write(chunk)
+def _umask() -> int:
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    return 0o022
 
 
 def apply_tar(stream: IO[bytes], root: Path, whiteouts: Whiteouts = "overlay") -> ApplyStats:

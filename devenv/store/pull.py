@@ -7,19 +7,23 @@ record is written last, so an interrupted pull leaves no image, only resumable p
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import IO, cast
 
-from devenv.errors import ImageError, ImageNotFound, Interrupted, RegistryError
+from devenv.errors import ImageError, ImageNotFound, Interrupted, RegistryError, StoreError
 from devenv.events import NULL, Reporter
 from devenv.oci import mediatypes as mt
 from devenv.oci.client import RegistryClient, Repository
 from devenv.oci.descriptor import Descriptor, Platform
 from devenv.oci.manifest import ImageConfig, Index, Manifest
 from devenv.oci.reference import DEFAULT_DOMAIN, Reference, parse_reference
+from devenv.snapshots.streams import ChunkPipe, PipeAborted
+from devenv.store.blobs import Ingest
 from devenv.store.store import Image, Store
 
 BOOTSTRAP_IMAGES = ("library/debian", "library/ubuntu")
@@ -105,6 +109,79 @@ def fetch_manifest(
     return target, Manifest.parse(data, target.media_type)
 
 
+class _Tee:
+    """An ingest that also hands every byte to an unpack running in parallel."""
+
+    def __init__(self, ingest: Ingest, pipe: ChunkPipe) -> None:
+        self.ingest = ingest
+        self.pipe = pipe
+
+    @property
+    def offset(self) -> int:
+        return self.ingest.offset
+
+    def write(self, data: bytes) -> None:
+        self.ingest.write(data)
+        self.pipe.feed(data)
+
+    def reset(self) -> None:
+        self.ingest.reset()
+        self.pipe.abort("the download restarted")
+
+    def commit(self) -> object:
+        path = self.ingest.commit()
+        self.pipe.finish()
+        return path
+
+
+def fetch_and_unpack(
+    store: Store,
+    repo: Repository,
+    desc: Descriptor,
+    unpack: Callable[[Callable[[], IO[bytes]]], object],
+    progress: Callable[[int], None] | None,
+) -> bool:
+    """Download a blob and unpack it at the same time (one pass over the network stream).
+
+    Falls back to unpacking from the stored blob when streaming is not possible (a partial download
+    to resume, a restarted download). Returns True when the blob was downloaded.
+    """
+    with store.blobs.ingest(desc.digest, desc.size) as ing:
+        if ing is None or ing.offset:
+            streamed = False
+        else:
+            streamed = True
+            pipe = ChunkPipe()
+            errors: list[BaseException] = []
+
+            def consume() -> None:
+                try:
+                    unpack(lambda: cast(IO[bytes], pipe))
+                except BaseException as exc:
+                    errors.append(exc)
+                finally:
+                    pipe.reader_done()
+
+            worker = threading.Thread(target=consume, name="devenv-unpack", daemon=True)
+            worker.start()
+            try:
+                repo.fetch_blob(desc, _Tee(ing, pipe), progress)
+            except BaseException:
+                pipe.abort("the download failed")
+                worker.join()
+                raise
+            worker.join()
+            if errors and not isinstance(errors[0], PipeAborted):
+                raise errors[0]
+            if not errors:
+                return True
+    downloaded = ing is not None
+    if not streamed and ing is not None:
+        downloaded = fetch_blob(store, repo, desc, progress)
+    unpack(functools.partial(store.blobs.open, desc.digest))
+    return downloaded
+
+
 def fetch_blob(store: Store, repo: Repository, desc: Descriptor, progress: Callable[[int], None] | None) -> bool:
     """Download one blob into the store unless present (resumable); True when it was downloaded."""
     with store.blobs.ingest(desc.digest, desc.size) as ing:
@@ -135,7 +212,10 @@ def pull(
                 store.blobs.put_bytes(repo.get_blob_bytes(manifest.config), manifest.config.digest)
             config = ImageConfig.parse(store.blobs.read_bytes(manifest.config.digest))
             _check(ref, manifest, config, opts.platform, reporter)
-            _fetch_layers(store, repo, manifest, config, opts, reporter)
+            try:
+                _fetch_layers(store, repo, manifest, config, opts, reporter)
+            except StoreError as exc:
+                raise type(exc)(f"{ref.familiar()}: {exc.message}", remedy=exc.remedy, detail=exc.detail) from None
             name = str(ref)
             record = store.put_record(name, target, desc)
         image = store.load_image(record)
@@ -181,7 +261,24 @@ def _fetch_layers(
         if store.blobs.has(layer.digest, layer.size) and (not opts.unpack or store.snapshots.has(chain_id)):
             reporter.event("pull.layer", digest=layer.digest, status="exists", message=f"{short}: already present")
             return
-        downloaded = fetch_blob(store, repo, layer, _Progress(reporter, layer, cancel))
+        progress = _Progress(reporter, layer, cancel)
+        if not opts.unpack:
+            downloaded = fetch_blob(store, repo, layer, progress)
+        else:
+            compression = mt.layer_compression(layer.media_type) or ""
+            parent = chain_ids[i - 1] if i else ""
+
+            def unpack(opener: Callable[[], IO[bytes]]) -> object:
+                try:
+                    return store.snapshots.unpack(chain_id, parent, diff_id, opener, compression)
+                except StoreError as exc:
+                    if isinstance(exc, PipeAborted):
+                        raise
+                    raise type(exc)(
+                        f"layer {layer.digest}: {exc.message}", remedy=exc.remedy, detail=exc.detail
+                    ) from None
+
+            downloaded = fetch_and_unpack(store, repo, layer, unpack, progress)
         reporter.event(
             "pull.layer",
             digest=layer.digest,
@@ -190,9 +287,6 @@ def _fetch_layers(
             message=f"{short}: {'downloaded' if downloaded else 'already present'} ({i + 1}/{total})",
         )
         if opts.unpack:
-            compression = mt.layer_compression(layer.media_type) or ""
-            parent = chain_ids[i - 1] if i else ""
-            store.snapshots.unpack(chain_id, parent, diff_id, lambda: store.blobs.open(layer.digest), compression)
             reporter.event("pull.layer", digest=layer.digest, status="unpacked", message=f"{short}: unpacked")
 
     workers = max(1, min(opts.parallel, total))
