@@ -88,24 +88,6 @@ def check_mount_arg(text: str) -> str:
     return text
 
 
-def port_mappings(forward_ports: Sequence[int | str], app_ports: Sequence[int | str]) -> tuple[PortMapping, ...]:
-    """forwardPorts (same host port if free, else the next one) and appPort (exactly that port)."""
-    found: dict[int, PortMapping] = {}
-    for port in app_ports:
-        text = str(port)
-        if isinstance(port, int) or text.isdigit():
-            found[int(text)] = PortMapping(int(text), int(text), require_local_port=True)
-    for port in forward_ports:
-        text = str(port)
-        host, _, num = text.rpartition(":")
-        if not num.isdigit():
-            continue
-        target = "" if host in ("", "localhost", "127.0.0.1") else host
-        if int(num) not in found:
-            found[int(num)] = PortMapping(int(num), int(num), target_host=target)
-    return tuple(found.values())
-
-
 def mount_from_config(mount: Mount) -> MountSpec:
     """A merged-metadata mount (the config model's :class:`Mount`) as a runtime mount."""
     if isinstance(mount.raw, str) and mount.raw:

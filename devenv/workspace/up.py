@@ -338,7 +338,10 @@ def _create(
     digests: Mapping[str, str],
     reporter: Reporter,
 ) -> Container:
+    from dataclasses import replace
+
     from devenv.config.merge import config_metadata_entry
+    from devenv.network.ports import from_merged
     from devenv.workspace import spec as specs
 
     workspace_mount = None
@@ -348,17 +351,15 @@ def _create(
     others = [specs.mount_from_config(m) for m in merged.mounts]
     others += [specs.parse_mount(m, "--mount") for m in opts.mounts]
     all_labels = dict(labels)
+    config_entry = config_metadata_entry(loaded.data)
     all_labels[METADATA_LABEL] = json.dumps(
-        [*image.metadata, config_metadata_entry(loaded.data)], separators=(",", ":")
+        [*entries, *([config_entry] if config_entry else [])], separators=(",", ":")
     )
+    all_labels[IMAGE_ENTRIES_LABEL] = str(len(entries))
     all_labels[CONFIG_LABEL] = json.dumps(digests, sort_keys=True, separators=(",", ":"))
     user = merged.container_user or image.user
     merged_for_spec = merged if not user or merged.container_user else _with_user(merged, user)
     folder = os.path.basename(str(loaded.workspace_folder or loaded.config_folder).rstrip("/")) or "workspace"
-    from dataclasses import replace
-
-    from devenv.network.ports import from_merged
-
     ports, ports_policy = from_merged(
         merged.forward_ports, loaded.config.app_port, merged.ports_attributes, merged.other_ports_attributes
     )

@@ -13,15 +13,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import ImageFixture
-from tests.integration.workspace_helpers import (
-    Devenv,
-    docker_ids_with_label,
-    docker_inspect,
-    lines,
-    remove_docker_containers,
-    snapshot_tree,
-    write_config,
-)
+from tests.integration.workspace_helpers import Devenv, lines, snapshot_tree, write_config
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -35,7 +27,7 @@ def base_image(docker_engine: None, debian_image: ImageFixture) -> str:
     return debian_image.ref
 
 
-@pytest.fixture(params=["docker"])
+@pytest.fixture(params=["embedded", "docker"])
 def runtime(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
@@ -46,12 +38,12 @@ def devenv(devenv_root: Path, runtime: str, base_image: str) -> Devenv:
 
 
 @pytest.fixture
-def workspaces(tmp_path: Path) -> Iterator[list[Path]]:
+def workspaces(tmp_path: Path, devenv: Devenv) -> Iterator[list[Path]]:
     """Workspace folders created by a test; their containers are removed afterwards."""
     made: list[Path] = []
     yield made
     for folder in made:
-        remove_docker_containers(folder)
+        devenv.remove_all(folder)
 
 
 def new_folder(tmp_path: Path, workspaces: list[Path], name: str) -> Path:
@@ -122,8 +114,7 @@ def test_up_exec_stop_up_down(devenv: Devenv, tmp_path: Path, workspaces: list[P
     # stop, then up: the same container starts again; postStart and postAttach run, create hooks do not.
     stopped = devenv("stop", "--workspace-folder", str(folder))
     assert "stopped" in stopped.stdout
-    info = docker_inspect(cid)
-    assert info is not None and info["State"]["Status"] == "exited"
+    assert devenv.container(cid).status.value == "stopped"
     third = devenv.up(folder).result()
     assert third["containerId"] == cid
     assert lines(folder / "hooks.log")[7:] == ["postStart", "postAttach"]
@@ -138,7 +129,7 @@ def test_up_exec_stop_up_down(devenv: Devenv, tmp_path: Path, workspaces: list[P
     # down: the container goes, the source folder keeps every file (the hooks added two logs).
     devenv.exec(folder, "sh", "-c", "echo from-container > made-inside.txt")
     devenv("down", "--workspace-folder", str(folder))
-    assert docker_inspect(cid) is None
+    assert devenv.container(cid) is None
     after = snapshot_tree(folder)
     for name, entry in before.items():
         assert after[name] == entry, f"{name} changed or vanished"
@@ -242,10 +233,10 @@ def test_remove_existing_container(devenv: Devenv, tmp_path: Path, workspaces: l
     devenv.exec(folder, "touch", "/root/only-in-old-container")
     second = devenv.up(folder, "--remove-existing-container").result()["containerId"]
     assert second != first
-    assert docker_inspect(first) is None
+    assert devenv.container(first) is None
     assert lines(folder / "hooks.log") == ["created", "created"]
     assert devenv.exec(folder, "test", "-e", "/root/only-in-old-container", check=False).returncode == 1
-    assert docker_ids_with_label("devcontainer.local_folder", str(folder)) == [second]
+    assert devenv.container_ids(folder) == [second]
 
 
 def test_config_change_is_reported_with_the_way_to_rebuild(
@@ -275,7 +266,7 @@ def test_two_ups_on_one_folder_give_one_container(
     assert [p.returncode for p in procs] == [0, 0], outs
     ids = {json.loads(out.strip().splitlines()[-1])["containerId"] for out, _ in outs}
     assert len(ids) == 1
-    assert docker_ids_with_label("devcontainer.local_folder", str(folder)) == list(ids)
+    assert devenv.container_ids(folder) == list(ids)
     assert lines(folder / "hooks.log") == ["created"]
 
 
@@ -328,9 +319,7 @@ def test_mounts_user_env_probe_and_flags(
     assert devenv.exec(folder, "test", "-e", "/tmp/pc", check=False).returncode == 1
     # --remote-env, and what the login shell's profile exported (userEnvProbe), reach exec.
     assert devenv.sh(folder, "echo ${CLI_VAR:-none} ${FROM_PROFILE:-none}").split() == ["cli", "profile-value"]
-    info = docker_inspect(result["containerId"])
-    assert info is not None
-    targets = {m["Destination"] for m in info["Mounts"]}
+    targets = {m.target for m in devenv.container(result["containerId"]).spec.mounts}
     assert {"/workspaces/mounts", "/mnt/shared", "/cache", "/etc/profile.d/devenv-test.sh"} <= targets
 
 

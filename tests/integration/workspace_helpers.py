@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -73,6 +74,31 @@ class Devenv:
             cwd=cwd,
             stdin=subprocess.DEVNULL,
         )
+
+    def runtime_api(self) -> Any:
+        """The same runtime, in this process (the test's DEVENV_ROOT is already in the environment)."""
+        from devenv.workspace.backends import open_runtime
+
+        return open_runtime(self.runtime)
+
+    def container_ids(self, folder: Path) -> list[str]:
+        """The containers labelled with this workspace folder, in the runtime."""
+        return [c.id for c in self.runtime_api().list({"devcontainer.local_folder": str(folder)})]
+
+    def container(self, container_id: str) -> Any:
+        """The runtime's record of a container (None when it does not exist)."""
+        from devenv.errors import ContainerNotFound
+
+        try:
+            return self.runtime_api().get(container_id)
+        except ContainerNotFound:
+            return None
+
+    def remove_all(self, folder: Path) -> None:
+        rt = self.runtime_api()
+        for cid in self.container_ids(folder):
+            with contextlib.suppress(Exception):  # best effort: a failed test may leave odd states
+                rt.remove(cid, force=True, volumes=True)
 
     def up(self, folder: Path, *extra: str, check: bool = True) -> Run:
         return self("up", "--workspace-folder", str(folder), *extra, check=check)

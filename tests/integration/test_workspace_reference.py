@@ -1,0 +1,127 @@
+"""Differential: the same devcontainer.json under devenv and under the reference CLI (devcontainers/cli on
+Docker) gives the same observable workspace — environment, user, hooks run, mounts, working folder."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ImageFixture
+from tests.integration.workspace_helpers import Devenv, write_config
+
+pytestmark = [pytest.mark.docker, pytest.mark.reference, pytest.mark.slow]
+
+CONFIG = {
+    "build": {"dockerfile": "Dockerfile"},
+    "remoteUser": "dev",
+    "containerEnv": {"CE": "container-env"},
+    "remoteEnv": {"RE": "${containerEnv:CE}-remote", "PATH": "${containerEnv:PATH}:/opt/extra"},
+    "mounts": [{"type": "volume", "source": "diffvol-${devcontainerId}", "target": "/data"}],
+    "onCreateCommand": "echo onCreate $(id -un) $(pwd) >> /tmp/hooks.log",
+    "updateContentCommand": ["sh", "-c", "echo updateContent $(id -un) >> /tmp/hooks.log"],
+    "postCreateCommand": {"x": "echo postCreate-x $RE >> /tmp/hooks.log", "y": "echo postCreate-y >> /tmp/hooks.log"},
+    "postStartCommand": "echo postStart $CE >> /tmp/hooks.log",
+    "postAttachCommand": "echo postAttach >> /tmp/hooks.log",
+}
+
+OBSERVE = (
+    "env | sort; echo ---; id; pwd; echo ---; cat /tmp/hooks.log; echo ---; "
+    "grep -E ' /(workspaces|data)' /proc/self/mountinfo | cut -d' ' -f5 | sort"
+)
+
+
+@pytest.fixture(scope="module")
+def reference_cli() -> str:
+    found = shutil.which("devcontainer")
+    if found is None:
+        subprocess.run(["npm", "install", "-g", "--silent", "@devcontainers/cli"], check=True, capture_output=True)
+        found = shutil.which("devcontainer")
+    assert found, "could not install the reference CLI (npm install -g @devcontainers/cli)"
+    return found
+
+
+@pytest.fixture(scope="module")
+def base_image(docker_engine: None, debian_image: ImageFixture) -> str:
+    subprocess.run(["docker", "pull", "--quiet", debian_image.ref], check=True, capture_output=True)
+    return debian_image.ref
+
+
+def make_workspace(folder: Path, image: str) -> Path:
+    (folder / ".devcontainer").mkdir(parents=True)
+    (folder / ".devcontainer/Dockerfile").write_text(f"FROM {image}\nRUN useradd -m -u 1000 -s /bin/bash dev\n")
+    write_config(folder, CONFIG)
+    return folder
+
+
+def observation(text: str, folder: Path) -> dict[str, object]:
+    env_text, ident, hooks, mounts = text.replace(folder.name, "<ws>").split("---\n")
+    env = dict(line.split("=", 1) for line in env_text.splitlines() if "=" in line)
+    env.pop("HOSTNAME")  # the container's id
+    hook_lines = hooks.splitlines()
+    # postCreateCommand's entries run in parallel: their order is not part of the contract.
+    creates = sorted(line for line in hook_lines if line.startswith("postCreate-"))
+    others = [line if not line.startswith("postCreate-") else "postCreate-*" for line in hook_lines]
+    return {"env": env, "id": ident.splitlines(), "hooks": others, "postCreate": creates, "mounts": mounts.split()}
+
+
+@pytest.fixture
+def cleanup() -> Iterator[list[Path]]:
+    folders: list[Path] = []
+    yield folders
+    for folder in folders:
+        ids = subprocess.run(
+            ["docker", "ps", "-aq", "--filter", f"label=devcontainer.local_folder={folder}"],
+            capture_output=True,
+            text=True,
+        ).stdout.split()
+        if ids:
+            subprocess.run(["docker", "rm", "-f", "-v", *ids], capture_output=True)
+
+
+@pytest.mark.parametrize("runtime", ["embedded", "docker"])
+def test_same_workspace_as_the_reference(
+    runtime: str,
+    reference_cli: str,
+    base_image: str,
+    devenv_root: Path,
+    tmp_path: Path,
+    cleanup: list[Path],
+) -> None:
+    ref_folder = make_workspace(tmp_path / "refws", base_image)
+    our_folder = make_workspace(tmp_path / "ourws", base_image)
+    cleanup.append(ref_folder)
+    devenv = Devenv(devenv_root, runtime)
+
+    ref_up = subprocess.run(
+        [reference_cli, "up", "--workspace-folder", str(ref_folder)], capture_output=True, text=True, timeout=900
+    )
+    assert ref_up.returncode == 0, ref_up.stdout + ref_up.stderr
+    ref_result = json.loads(ref_up.stdout.strip().splitlines()[-1])
+    try:
+        our_result = devenv.up(our_folder).result()
+        for key in ("outcome", "remoteUser"):
+            assert our_result[key] == ref_result[key]
+        assert our_result["remoteWorkspaceFolder"] == ref_result["remoteWorkspaceFolder"].replace("refws", "ourws")
+
+        ref_obs = subprocess.run(
+            [reference_cli, "exec", "--workspace-folder", str(ref_folder), "sh", "-c", OBSERVE],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert ref_obs.returncode == 0, ref_obs.stderr
+        ours = devenv.exec(our_folder, "sh", "-c", OBSERVE).stdout
+        theirs_seen = observation(ref_obs.stdout, ref_folder)
+        ours_seen = observation(ours, our_folder)
+        assert ours_seen["id"] == theirs_seen["id"]
+        assert ours_seen["hooks"] == theirs_seen["hooks"]
+        assert ours_seen["postCreate"] == theirs_seen["postCreate"]
+        assert ours_seen["mounts"] == theirs_seen["mounts"]
+        assert ours_seen["env"] == theirs_seen["env"]
+    finally:
+        devenv("down", "--workspace-folder", str(our_folder), check=False)
