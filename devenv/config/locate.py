@@ -13,6 +13,7 @@ git works inside the container.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,23 +72,39 @@ def locate(workspace_folder: str) -> str:
     )
 
 
-def git_root(folder: str) -> str | None:
-    """The top folder of the git work tree holding ``folder`` (``.git`` folder or file), symlinks kept."""
+def git_root(folder: str, env: Mapping[str, str] | None = None) -> str | None:
+    """The top folder of the git work tree holding ``folder``, as the reference finds it: with
+    ``git rev-parse --show-cdup`` (so ``safe.directory``, ``GIT_DIR`` and worktrees count), symlinks kept.
+    ``None`` when git says it is not a repository (or is not installed)."""
+    env = os.environ if env is None else env
+    if "GIT_DIR" not in env and "GIT_WORK_TREE" not in env and not _has_dot_git_above(folder):
+        return None  # git would fail too; spare the process
+    import subprocess
+
+    try:
+        proc = subprocess.run(
+            ["git", "rev-parse", "--show-cdup"],
+            cwd=folder,
+            env=dict(env),
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if proc.returncode != 0:
+        return None
+    return os.path.normpath(os.path.join(folder, proc.stdout.strip()))
+
+
+def _has_dot_git_above(folder: str) -> bool:
     current = folder
     while True:
-        dot_git = os.path.join(current, ".git")
-        if os.path.isdir(dot_git) and os.path.exists(os.path.join(dot_git, "HEAD")):
-            return current
-        if os.path.isfile(dot_git):
-            try:
-                with open(dot_git, encoding="utf-8", errors="replace") as handle:
-                    if handle.read(8) == "gitdir: ":
-                        return current
-            except OSError:
-                pass
+        if os.path.exists(os.path.join(current, ".git")):
+            return True
         parent = os.path.dirname(current)
         if parent == current:
-            return None
+            return False
         current = parent
 
 
@@ -109,7 +126,11 @@ class WorkspaceConfig:
 
 
 def default_workspace(
-    local_folder: str | None, config: dict[str, Any], *, mount_git_root: bool = True
+    local_folder: str | None,
+    config: dict[str, Any],
+    *,
+    mount_git_root: bool = True,
+    env: Mapping[str, str] | None = None,
 ) -> WorkspaceConfig:
     """The workspace folder and mount before substitution (the reference's ``getWorkspaceConfiguration``)."""
     if "dockerComposeFile" in config:
@@ -119,7 +140,7 @@ def default_workspace(
     mount: Any = config.get("workspaceMount")
     has_mount = "workspaceMount" in config
     if local_folder is not None and (not _truthy(folder) or not has_mount):
-        host_folder = (git_root(local_folder) if mount_git_root else None) or local_folder
+        host_folder = (git_root(local_folder, env) if mount_git_root else None) or local_folder
         name = posix_basename(host_folder)
         container_folder = f"/workspaces/{name}" if name else "/workspaces"
         if not _truthy(folder):

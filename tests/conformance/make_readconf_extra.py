@@ -1,13 +1,14 @@
 # ruff: noqa: E501  (case data: long one-line configs are easier to read whole)
 """Generate the extra read-configuration cases and record what the reference tool prints for each.
 
-Usage (needs the reference CLI: ``npm install -g @devcontainers/cli``)::
+Usage (needs the reference CLI: ``npm install -g @devcontainers/cli``; as root for the ``chown`` cases)::
 
-    /opt/devenv/venv/bin/python tests/conformance/make_readconf_extra.py
+    /opt/devenv/venv/bin/python tests/conformance/make_readconf_extra.py [CASE ...]
 
 Each case is written to ``tests/conformance/readconf_extra/<case>/``:
 
-* ``case.json`` — how to lay the workspace out: ``config_at`` (where the config file goes, relative to
+* ``case.json`` — how to lay the workspace out (``chown``: give the case to that user; needs root):
+  ``config_at`` (where the config file goes, relative to
   the workspace), ``args`` (extra read-configuration flags; ``@WS@`` is the workspace folder),
   ``env`` (added to ``PATH``/``HOME=/root``/``USER=root``), ``git_init`` (folders, relative to the
   case root, to ``git init``), ``workspace`` (the workspace folder relative to the case root,
@@ -134,6 +135,8 @@ CASES: dict[str, dict[str, Any]] = {
         "args": ["--mount-workspace-git-root", "false"],
     },
     "git-workspace-is-root": {"config": '{"image": "x"}', "git_init": ["."]},
+    # git refuses a repository owned by another user (safe.directory): the folder alone is mounted.
+    "git-dubious-ownership": {"config": '{"image": "x"}', "git_init": ["."], "workspace": "sub", "chown": "nobody"},
     # --- legacy properties -------------------------------------------------------------------------
     "legacy-merge-into-customizations": {
         "config": '{"image": "x", "extensions": ["a.b", "c.d"], "settings": {"s1": 1, "s2": 2}, "devPort": 8000,'
@@ -180,6 +183,8 @@ def layout(case: str, spec: dict[str, Any], root: Path) -> Path:
         path = workspace / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
+    if spec.get("chown"):
+        subprocess.run(["chown", "-R", spec["chown"], str(base)], check=True)
     return workspace
 
 
@@ -196,7 +201,10 @@ def main() -> int:
     if reference is None:
         print("the reference CLI is not installed: npm install -g @devcontainers/cli", file=sys.stderr)
         return 1
+    only = set(sys.argv[1:])
     for case, spec in CASES.items():
+        if only and case not in only:
+            continue
         workspace = layout(case, spec, ROOT)
         proc = subprocess.run(
             [reference, "read-configuration", *args_for(spec, workspace)],
