@@ -280,8 +280,16 @@ def _cycle_error(remaining: list[_Node], config: _Locator | None) -> ConfigError
         out += [r for soft in node.installs_after for r in remaining if _satisfies_soft(r, soft)]
         return out
 
+    def name(node: _Node) -> str:
+        options = node.options
+        if not options or (isinstance(options, Mapping) and not options):
+            return node.user_id
+        import json
+
+        return f"{node.user_id} {json.dumps(options, ensure_ascii=False, default=str)}"
+
     cycle = _find_cycle(remaining, edges)
-    names = " → ".join(n.user_id for n in cycle) if cycle else ", ".join(n.user_id for n in remaining)
+    names = " → ".join(map(name, cycle)) if cycle else ", ".join(map(name, remaining))
     message = f"features depend on each other in a cycle: {names}" if cycle else f"features cannot be ordered: {names}"
     remedy = "remove one of these dependsOn/installsAfter links (they come from the features' metadata)"
     if config is not None:

@@ -215,7 +215,7 @@ def test_depends_on_cycle_is_an_error_located_at_features() -> None:
         install_order(user_features(loaded.data["features"]), resolver(local), config=loaded)
     exc = info.value
     assert (exc.path, exc.line, exc.col, exc.pointer) == (CONFIG, 2, 15, "features")
-    assert "./b → ./c → ./a → ./b" in exc.msg
+    assert './b → ./c {"magicNumber": "50"} → ./a {"magicNumber": "50"} → ./b' in exc.msg
 
 
 def test_depends_on_and_installs_after() -> None:
