@@ -201,3 +201,45 @@ def test_malicious_layer_from_a_registry_writes_nothing_outside(
     assert "outside the image root" in info.value.message or "contains '..'" in (info.value.detail or "")
     assert os.listdir(victim) == []
     assert store.images() == [] and store.snapshots.chain_ids() == []
+
+
+def test_gzip_zstd_and_uncompressed_layers(devenv_root: Path, registry: Registry, tmp_path: Path) -> None:
+    import zstandard
+
+    def layer(name: str, data: bytes) -> bytes:
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as tar:
+            ti = tarfile.TarInfo(name)
+            ti.size = len(data)
+            ti.mode = 0o644
+            tar.addfile(ti, io.BytesIO(data))
+        return buf.getvalue()
+
+    raws = [layer("a.txt", b"gzip layer\n"), layer("b.txt", b"zstd layer\n"), layer("c.txt", b"plain layer\n")]
+    blobs = [
+        (mt.OCI_LAYER_GZIP, gzip.compress(raws[0])),
+        (mt.OCI_LAYER_ZSTD, zstandard.ZstdCompressor().compress(raws[1])),
+        (mt.OCI_LAYER, raws[2]),
+    ]
+    repo = f"compression-{uuid.uuid4().hex[:8]}"
+    config = json.dumps(
+        {
+            "architecture": "amd64",
+            "os": "linux",
+            "config": {"Cmd": ["/bin/sh"]},
+            "rootfs": {"type": "layers", "diff_ids": [digest_of(r) for r in raws]},
+        }
+    ).encode()
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": mt.OCI_MANIFEST,
+        "config": {"mediaType": mt.OCI_CONFIG, "digest": put_blob(registry, repo, config), "size": len(config)},
+        "layers": [{"mediaType": t, "digest": put_blob(registry, repo, b), "size": len(b)} for t, b in blobs],
+    }
+    put_manifest(registry, repo, "mixed", manifest)
+    image = pull(PullOptions(f"{registry.host}/{repo}:mixed"))
+    assert [layer.media_type for layer in image.layers] == [t for t, _ in blobs]
+    rootfs = tmp_path / "rootfs"
+    Store().snapshots.copy_rootfs(image.chain_ids, rootfs)
+    assert sorted(p.name for p in rootfs.iterdir()) == ["a.txt", "b.txt", "c.txt"]
+    assert (rootfs / "b.txt").read_text() == "zstd layer\n"
