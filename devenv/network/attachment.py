@@ -110,6 +110,25 @@ class Network:
         self.netlink.create_bridge(name, address=str(gateway), alias=bridge_alias(), mtu=self.netlink.default_mtu())
         return gateway
 
+    def collect_orphans(self) -> list[str]:
+        """Remove devenv bridges whose data root no longer exists and that have no container attached
+        (left by roots deleted while containers were attached, e.g. test roots); returns their names."""
+        links = self.netlink.links()
+        used = {link.master for link in links if link.master}
+        removed = []
+        for link in links:
+            if link.kind != "bridge" or not link.alias.startswith("devenv:") or link.index in used:
+                continue
+            root = Path(link.alias.removeprefix("devenv:"))
+            if root.exists() or link.name == self.conf.bridge:
+                continue
+            addrs = self.netlink.addresses(link.name)
+            subnet = str(ipaddress.IPv4Interface(addrs[0]).network) if addrs else "0.0.0.0/0"
+            self.fw.remove(link.name, subnet)
+            self.netlink.delete_link(link.name)
+            removed.append(link.name)
+        return removed
+
     def teardown_bridge(self, subnet: ipaddress.IPv4Network | None) -> None:
         """Remove the bridge and its firewall rules, if devenv (this data root) made them."""
         link = self.netlink.link(self.conf.bridge)
@@ -128,6 +147,8 @@ class Network:
         with file_lock(settings.lock_path(), what="the devenv network lock"), self.ipam.transaction() as st:
             self._reclaim(st)
             created_bridge = self.netlink.link(name) is None
+            if created_bridge:
+                self.collect_orphans()
             try:
                 gateway = self._ensure_bridge()
                 if st.subnet != gateway.network:

@@ -10,7 +10,7 @@ import pytest
 from devenv.errors import NetworkError
 from devenv.network import state
 from devenv.network.attachment import Network, attach, bridge_alias, detach, veth_name
-from devenv.network.fake import FakeFirewall, FakeNetlink
+from devenv.network.fake import FakeFirewall, FakeLink, FakeNetlink
 from devenv.network.settings import NetworkSettings
 from devenv.runtime.base import PortMapping
 
@@ -146,3 +146,18 @@ def test_none_mode_has_no_address(env: tuple[Network, FakeNetlink, FakeFirewall]
 def test_bad_container_id_is_rejected(env: tuple[Network, FakeNetlink, FakeFirewall], netns: str) -> None:
     with pytest.raises(NetworkError, match="not a valid container id"):
         attach("../etc", netns, network=env[0])
+
+
+def test_bridges_of_deleted_data_roots_without_containers_are_collected(
+    env: tuple[Network, FakeNetlink, FakeFirewall], netns: str, tmp_path: Path
+) -> None:
+    net, netlink, fw = env
+    netlink.create_bridge("dv-gone", address="10.242.7.1/24", alias=f"devenv:{tmp_path}/deleted-root", mtu=1500)
+    fw.ensure("dv-gone", "10.242.7.0/24")
+    netlink.create_bridge("dv-busy", address="10.242.8.1/24", alias=f"devenv:{tmp_path}/deleted-too", mtu=1500)
+    netlink.state["vebusy"] = FakeLink("vebusy", "veth", master="dv-busy")  # a container still attached
+    netlink.create_bridge("dv-alive", address="10.242.9.1/24", alias=f"devenv:{tmp_path}", mtu=1500)
+    netlink.create_bridge("br-foreign", address="10.242.10.1/24", alias="", mtu=1500)
+    attach("c1", netns, network=net)
+    assert "dv-gone" not in netlink.state and "dv-gone" not in fw.rules
+    assert {"dv-busy", "dv-alive", "br-foreign", "br-unit"} <= set(netlink.state)
