@@ -147,8 +147,23 @@ def _dockerfile_plan(store: Store, loaded: Any, reporter: Reporter) -> tuple[Bui
     return plan, context_root, user or "root"
 
 
-def _history(base: Image | None, layers: Sequence[Layer], plan: BuildPlan, n_base: int) -> list[dict[str, Any]]:
-    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+def _timestamp(seconds: float) -> str:
+    return datetime.datetime.fromtimestamp(seconds, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _created(plan: BuildPlan, base: Image | None, built: Mapping[str, float]) -> str:
+    """When the image was made: when its newest step was built (a cached rebuild gives the same image
+    id), else the base image's time; now only for a FROM scratch image of metadata alone."""
+    times = [built[s.key] for s in plan.target.steps if s.key in built]
+    if times:
+        return _timestamp(max(times))
+    created = base.config.to_dict().get("created") if base is not None else None
+    return str(created) if created else _timestamp(datetime.datetime.now(datetime.UTC).timestamp())
+
+
+def _history(
+    base: Image | None, layers: Sequence[Layer], plan: BuildPlan, n_base: int, built: Mapping[str, float], created: str
+) -> list[dict[str, Any]]:
     base_history = list(base.config.to_dict().get("history") or []) if base is not None else []
     if sum(1 for h in base_history if not h.get("empty_layer")) != n_base:
         return []
@@ -158,7 +173,8 @@ def _history(base: Image | None, layers: Sequence[Layer], plan: BuildPlan, n_bas
         if isinstance(step.action, BaseAction):
             continue
         layer_made = any(layer.history == step.history for layer in layers[n_base:]) and bool(new)
-        entry: dict[str, Any] = {"created": now, "created_by": step.history, "comment": "devenv"}
+        when = _timestamp(built[step.key]) if step.key in built else created
+        entry: dict[str, Any] = {"created": when, "created_by": step.history, "comment": "devenv"}
         if not layer_made or step.action is None:
             entry["empty_layer"] = True
         history.append(entry)
@@ -167,8 +183,17 @@ def _history(base: Image | None, layers: Sequence[Layer], plan: BuildPlan, n_bas
     return history
 
 
-def assemble(store: Store, plan: BuildPlan, layers: Sequence[Layer], names: Sequence[str]) -> Image:
-    """Write the image config and manifest for ``layers`` + the plan's final config; tag ``names``."""
+def assemble(
+    store: Store,
+    plan: BuildPlan,
+    layers: Sequence[Layer],
+    names: Sequence[str],
+    built: Mapping[str, float] | None = None,
+) -> Image:
+    """Write the image config and manifest for ``layers`` + the plan's final config; tag ``names``.
+
+    ``built``: step cache key → when that step was built (first run), for the ``created`` times."""
+    built = built or {}
     from devenv.oci import mediatypes as mt
     from devenv.oci.descriptor import Descriptor
     from devenv.oci.manifest import Manifest
@@ -181,16 +206,17 @@ def assemble(store: Store, plan: BuildPlan, layers: Sequence[Layer], names: Sequ
     if isinstance(first, BaseAction) and first.stage < 0 and first.ref != "scratch":
         base = store.image(first.ref)
         n_base = len(base.layers)
+    created = _created(plan, base, built)
     config: dict[str, Any] = {
         "architecture": arch,
         "os": os_,
-        "created": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "created": created,
         "config": plan.target.config.to_oci(),
         "rootfs": {"type": "layers", "diff_ids": [layer.diff_id for layer in layers]},
     }
     if variant:
         config["variant"] = variant
-    history = _history(base, layers, plan, n_base)
+    history = _history(base, layers, plan, n_base, built, created)
     if history:
         config["history"] = history
     data = json.dumps(config, separators=(",", ":")).encode()
@@ -277,7 +303,7 @@ def build(opts: BuildOptions, *, reporter: Reporter = NULL, runner: StepRunner |
         reporter=reporter,
     )
     layers = executor.execute(plan)
-    image = assemble(store, plan, layers, names)
+    image = assemble(store, plan, layers, names, executor.built)
     reporter.event(
         "build.done", image=image.id, names=list(names), message=f"Built {', '.join(names)} ({image.id[:19]})"
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import stat
 import tempfile
 import time
 from collections.abc import Iterator
@@ -122,6 +123,7 @@ class Executor:
         self.reporter = reporter
         self.previous = self.cache.last_inputs(history_target) if history_target else {}
         self.outcomes: list[StepOutcome] = []
+        self.built: dict[str, float] = {}  # step key -> when the step was built (from the cache when cached)
         self.states: dict[int, StageState] = {}
 
     # --- layers --------------------------------------------------------------------------------
@@ -149,7 +151,8 @@ class Executor:
         cached = None
         if layer is not None:
             cached = CachedLayer(layer.digest, layer.size, layer.media_type, layer.diff_id)
-        self.cache.put(CacheRecord(step.key, cached, step.inputs, time.time(), step.history))
+        self.built[step.key] = now = time.time()
+        self.cache.put(CacheRecord(step.key, cached, step.inputs, now, step.history))
 
     # --- running ---------------------------------------------------------------------------------
 
@@ -181,6 +184,7 @@ class Executor:
         parent_chain = state.layers[-1].chain_id if state.layers else ""
         record = None if self.no_cache else self.cache.get(step.key)
         if record is not None and (record.layer is None or self.store.blobs.has(record.layer.digest)):
+            self.built[step.key] = record.created
             layer = self._from_cache(record, parent_chain) if record.layer is not None else None
             if layer is not None:
                 state.layers.append(layer)
@@ -236,7 +240,8 @@ class Executor:
         if upper is not None:
             if not any(upper.iterdir()):
                 return None
-            new = layer_from_dir(self.store, upper, parent_chain, move=False, history=history)
+            _prepare_for_move(upper)
+            new = layer_from_dir(self.store, upper, parent_chain, move=True, history=history)
         else:
             if not entries:
                 return None
@@ -306,6 +311,26 @@ class Executor:
                     raise StepFailed(step, outcome.exit_code, outcome.output)
                 _drop_mount_points(outcome.upper, [b[1] for b in binds], self._dirs(state.layers))
                 return self._new_layer(step, parent_chain, upper=outcome.upper)
+
+
+def _prepare_for_move(upper: Path) -> None:
+    """Make a RUN container's upper directory hold what its layer tarball holds, so that it can become
+    the step's snapshot as it is (a rename) instead of unpacking the new layer again: sockets are not
+    in layers, and the root directory gets the attributes an unpacked layer's root has."""
+    stack = [str(upper)]
+    while stack:
+        with os.scandir(stack.pop()) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(entry.path)
+                elif (
+                    not entry.is_file(follow_symlinks=False)
+                    and not entry.is_symlink()
+                    and stat.S_ISSOCK(entry.stat(follow_symlinks=False).st_mode)
+                ):
+                    os.unlink(entry.path)
+    os.chown(upper, 0, 0)
+    os.chmod(upper, 0o755)
 
 
 def _tmp() -> Path:
