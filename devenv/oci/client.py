@@ -69,7 +69,10 @@ class RegistryClient:
         credentials: CredentialStore | None = None,
         timeout: float = 60.0,
         reporter: Reporter = NULL,
+        transport: httpx.BaseTransport | None = None,
     ) -> None:
+        """``transport``: an httpx transport to use instead of the network (tests: ``httpx.MockTransport``)."""
+        self.transport = transport
         self.config = config or RegistriesConfig.load()
         self.credentials = credentials or CredentialStore()
         self.timeout = timeout
@@ -108,6 +111,7 @@ class RegistryClient:
                     follow_redirects=True,
                     headers={"User-Agent": USER_AGENT},
                     limits=httpx.Limits(max_connections=16, max_keepalive_connections=8),
+                    transport=self.transport,
                 )
                 self._clients[key] = client
             return client
@@ -396,7 +400,7 @@ class Repository:
                 if progress and ingest.offset:
                     progress(ingest.offset)
                 try:
-                    for chunk in resp.iter_raw(1 << 20):
+                    for chunk in resp.iter_raw():  # as received: nothing is lost if the connection drops
                         ingest.write(chunk)
                         if progress:
                             progress(len(chunk))

@@ -11,7 +11,7 @@ import pytest
 
 from devenv.errors import AuthError
 from devenv.oci.auth import parse_challenges
-from devenv.oci.credentials import CredentialStore, Credentials
+from devenv.oci.credentials import Credentials, CredentialStore
 
 
 def _config(tmp_path: Path, obj: dict[str, object]) -> CredentialStore:
@@ -64,7 +64,9 @@ def test_docker_hub_key_and_url_forms_map_to_hosts(tmp_path: Path) -> None:
 
 
 def test_identity_token_is_kept(tmp_path: Path) -> None:
-    store = _config(tmp_path, {"auths": {"r.example": {"auth": base64.b64encode(b"u:").decode(), "identitytoken": "T"}}})
+    store = _config(
+        tmp_path, {"auths": {"r.example": {"auth": base64.b64encode(b"u:").decode(), "identitytoken": "T"}}}
+    )
     creds = store.lookup("r.example")
     assert creds is not None and creds.identity_token == "T"
     assert "T" not in repr(creds) and "password=***" in repr(creds)
