@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from types import TracebackType
@@ -50,6 +51,10 @@ class Context:
         return {**os.environ, "DEVENV_ROOT": str(self.devenv_root), **extra}
 
     def devenv_bin(self) -> str:
+        """The installed console script (not a shell shim such as pyenv's, which would be timed too)."""
+        beside = Path(sys.executable).parent / "devenv"
+        if beside.exists():
+            return str(beside)
         found = shutil.which("devenv")
         if found is None:
             raise RuntimeError("devenv is not installed: run scripts/install.sh")
