@@ -19,6 +19,11 @@ PROBE_TIMEOUT = 10.0
 _FLAGS = {"loginInteractiveShell": "-lic", "loginShell": "-lc", "interactiveShell": "-ic", "none": "-c"}
 
 
+def probe_flag(probe: str) -> str:
+    """The POSIX shell flag of a userEnvProbe value."""
+    return _FLAGS.get(probe, "-lic")
+
+
 def probe_command(shell: str, probe: str, mark: str | None = None) -> tuple[list[str], str]:
     """The argv that prints the shell's environment between two marks, and the mark."""
     mark = mark or uuid.uuid4().hex

@@ -124,7 +124,9 @@ def run_hook_command(
     lock = threading.Lock()
     reporter.event("hook.start", hook=hook, origin=entry.origin, message=f"Running the {hook} from {origin}...")
     try:
-        if isinstance(command, Mapping):
+        if isinstance(entry, _Wrapped):
+            _run_one(run, entry.argv, hook, f"{hook} from {origin}", hook, reporter, lock)
+        elif isinstance(command, Mapping):
             items = [(name, cmd) for name, cmd in command.items() if not is_empty(cmd)]
             with ThreadPoolExecutor(max_workers=max(1, min(max_parallel, len(items)))) as pool:
                 futures = [
@@ -163,14 +165,46 @@ def run_hook_command(
     )
 
 
-def run_hook(hook: str, entries: Sequence[HookCommand], run: CommandRunner, reporter: Reporter = NULL) -> bool:
-    """Run every command of one hook in order (features first, as given). True when any command ran."""
-    ran = False
-    for entry in entries:
-        if not is_empty(entry.command):
-            run_hook_command(hook, entry, run, reporter)
-            ran = True
-    return ran
+def run_hook(
+    hook: str,
+    entries: Sequence[HookCommand],
+    run: CommandRunner,
+    reporter: Reporter = NULL,
+    *,
+    on_success: str | None = None,
+) -> bool:
+    """Run every command of one hook in order (features first, as given). True when any command ran.
+
+    ``on_success``: shell code to run after the hook's last command succeeded, in the same process
+    (when that command is a string or an array); returns whether it was placed there.
+    """
+    todo = [e for e in entries if not is_empty(e.command)]
+    for i, entry in enumerate(todo):
+        command = entry.command
+        if on_success and i == len(todo) - 1 and not isinstance(command, Mapping):
+            script = _ON_SUCCESS.format(on_success=on_success, hook=hook)
+            wrapped = ["/bin/sh", "-c", script, "devenv", *argv_of(command)]
+            run_hook_command(hook, _Wrapped(entry.origin, command, wrapped), run, reporter)
+            return True
+        run_hook_command(hook, entry, run, reporter)
+    return False
+
+
+_ON_SUCCESS = (
+    '"$@"; rc=$?\n'
+    'if [ "$rc" -eq 0 ]; then {{ {on_success}; }} 2>/dev/null'
+    ' || echo "devenv: could not record that the {hook} ran" >&2; fi\n'
+    'exit "$rc"'
+)
+
+
+@dataclass(frozen=True)
+class _Wrapped:
+    """A command run through a small wrapper (same argv, plus the marker write after success)."""
+
+    origin: str
+    command: LifecycleCommand
+    argv: list[str]
 
 
 class MarkerStore:
@@ -185,6 +219,14 @@ class MarkerStore:
 
     def flush(self) -> None:
         """Persist buffered writes."""
+        return None
+
+    def snippet(self, hook: str, value: str) -> str | None:
+        """Shell code that records ``hook`` from inside a hook's own process (None: not supported)."""
+        return None
+
+    def record(self, hook: str, value: str) -> None:
+        """Note that ``hook`` was recorded in-band (by :meth:`snippet`'s code)."""
         return None
 
 
@@ -224,8 +266,10 @@ def run_lifecycle(plan: LifecyclePlan, run: CommandRunner, markers: MarkerStore,
             else:
                 stamp = plan.started if hook == "postStartCommand" else plan.created
                 if done.get(hook) != stamp:
-                    run_hook(hook, entries, run, reporter)
-                    markers.write(hook, stamp)
+                    if run_hook(hook, entries, run, reporter, on_success=markers.snippet(hook, stamp)):
+                        markers.record(hook, stamp)
+                    else:
+                        markers.write(hook, stamp)
             if plan.skip_non_blocking and plan.wait_for == hook:
                 return "skipNonBlocking"
         return "done"

@@ -52,6 +52,8 @@ class ImageRequest:
     workspace_folder: str | None = None
     config_file: str | None = None
     additional_features: Mapping[str, Any] | None = None
+    inputs: str = ""  # digest of everything the image is built from; "" = unknown (always build)
+    cache_file: str | None = None  # where the last build of this workspace is remembered
 
 
 class ImageSource(Protocol):
@@ -77,9 +79,28 @@ def image_tag(basename: str, key: str) -> str:
 
 
 def build_in_store(request: ImageRequest, reporter: Reporter) -> PreparedImage:
-    """Build (cached) the workspace image with devenv's own builder into the store."""
-    from devenv.build.builder import BuildOptions, build
+    """Build (cached) the workspace image with devenv's own builder into the store.
+
+    When the inputs are the same as for the image this workspace got last time and the store still
+    has it, the builder is not even asked (its planning would only find every step cached).
+    """
+    import json
+
+    from devenv.errors import ImageNotFound
     from devenv.store.store import Store
+
+    if request.inputs and request.cache_file and not request.no_cache:
+        try:
+            with open(request.cache_file, encoding="utf-8") as f:
+                cached = json.load(f)
+            if cached.get("inputs") == request.inputs and cached.get("tag") == request.tag:
+                image = Store().image(request.tag)
+                if image.id == cached.get("id"):
+                    reporter.event("image.cached", image=request.tag, message=f"Using {request.tag} (up to date)")
+                    return from_oci_config(request.tag, image.config.to_dict().get("config") or {})
+        except (OSError, ValueError, ImageNotFound):
+            pass
+    from devenv.build.builder import BuildOptions, build
 
     result = build(
         BuildOptions(
@@ -92,6 +113,12 @@ def build_in_store(request: ImageRequest, reporter: Reporter) -> PreparedImage:
         reporter=reporter,
     )
     image = Store().image(result.image_names[0])
+    if request.inputs and request.cache_file:
+        from pathlib import Path
+
+        from devenv.fsutil import atomic_write_json
+
+        atomic_write_json(Path(request.cache_file), {"inputs": request.inputs, "tag": request.tag, "id": image.id})
     return from_oci_config(result.image_names[0], image.config.to_dict().get("config") or {})
 
 

@@ -101,6 +101,13 @@ class ContainerMarkers(MarkerStore):
     def write(self, hook: str, value: str) -> None:
         self._pending[hook] = value
 
+    def snippet(self, hook: str, value: str) -> str | None:
+        return marker_snippet(hook, value)
+
+    def record(self, hook: str, value: str) -> None:
+        if self._known is not None:
+            self._known[hook] = value
+
     def flush(self) -> None:
         if not self._pending:
             return
@@ -121,6 +128,12 @@ class ContainerMarkers(MarkerStore):
         self._pending.clear()
 
 
+def marker_snippet(hook: str, value: str) -> str:
+    """Shell code that records ``hook`` as done for ``value`` (the marker folder is writable by all users)."""
+    target = f"{MARKER_DIR}/{hook}"
+    return f"printf %s {shlex.quote(value)} > {target}.tmp && mv -f {target}.tmp {target}"
+
+
 def parse_markers(text: str) -> dict[str, str]:
     markers = {}
     for line in text.splitlines():
@@ -135,6 +148,7 @@ class SetupResult:
     passwd: PasswdEntry | None  # the remote user's entry (after any UID update)
     markers: dict[str, str]
     messages: tuple[str, ...]  # what the uid update did
+    probed: dict[str, str] | None = None  # the userEnvProbe result, when the script ran it
 
 
 def system_setup_script(
@@ -143,8 +157,14 @@ def system_setup_script(
     *,
     uid_update: tuple[int, int] | None,
     protected: tuple[str, ...] = (),
+    premark: Mapping[str, str] | None = None,
+    probe: tuple[str, str] | None = None,
 ) -> str:
-    """The root script run once per start before any hook; its output is parsed by :func:`parse_setup`."""
+    """The root script run once per start before any hook; its output is parsed by :func:`parse_setup`.
+
+    ``premark``: hooks without commands, recorded as done at once. ``probe``: (shell flag, mark) to run
+    the userEnvProbe here too — when the remote user is root, it saves a round trip.
+    """
     parts = ["set -u"]
     if uid_update is not None:
         parts.append(
@@ -171,13 +191,30 @@ P=$( (command -v getent >/dev/null 2>&1 && getent passwd "$U") \\
   || awk -F: -v u="$U" '$1 == u {{ print; exit }}' /etc/passwd)
 [ -n "$P" ] || P=$(awk -F: -v u="$U" '$3 == u {{ print; exit }}' /etc/passwd)
 printf 'passwd:%s\\n' "$P" | head -n 1
-cd {MARKER_DIR} 2>/dev/null && for f in *; do [ -f "$f" ] && printf "marker:%s=%s\\n" "$f" "$(cat "$f")"; done
-exit 0"""
+mkdir -p {MARKER_DIR} && chmod 0777 {MARKER_DIR}
+cd {MARKER_DIR} && for f in *; do [ -f "$f" ] && printf "marker:%s=%s\\n" "$f" "$(cat "$f")"; done"""
     )
+    for hook, value in (premark or {}).items():
+        parts.append(marker_snippet(hook, value) + " || true")
+    if probe is not None:
+        flag, mark = probe
+        parts.append(
+            f"""SH="${{SHELL:-$(echo "$P" | cut -d: -f7)}}"; [ -x "$SH" ] || SH=/bin/sh
+cd / && "$SH" {flag} 'echo -n {mark}; cat /proc/self/environ; echo -n {mark}' </dev/null 2>/dev/null"""
+        )
+    parts.append("exit 0")
     return "\n".join(parts)
 
 
-def parse_setup(text: str) -> SetupResult:
+def parse_setup(text: str, probe_mark: str | None = None) -> SetupResult:
+    probed = None
+    if probe_mark is not None:
+        from devenv.workspace.environment import parse_probe_output
+
+        probed = parse_probe_output(text.encode("utf-8", "surrogateescape"), probe_mark)
+        start, end = text.find(probe_mark), text.rfind(probe_mark)
+        if start != -1 and end > start:
+            text = text[:start] + text[end + len(probe_mark) :]
     passwd = None
     markers: dict[str, str] = {}
     messages = []
@@ -188,4 +225,4 @@ def parse_setup(text: str) -> SetupResult:
             markers.update(parse_markers(line[len("marker:") :]))
         elif line.startswith("msg:"):
             messages.append(line[len("msg:") :])
-    return SetupResult(passwd, markers, tuple(messages))
+    return SetupResult(passwd, markers, tuple(messages), probed)

@@ -18,7 +18,7 @@ from devenv.errors import WorkspaceError
 from devenv.events import NULL, Reporter
 from devenv.runtime.base import Container, Runtime
 from devenv.workspace import environment, incontainer, users
-from devenv.workspace.hooks import CONTAINER_HOOKS, LifecyclePlan, run_lifecycle
+from devenv.workspace.hooks import CONTAINER_HOOKS, LifecyclePlan, is_empty, run_lifecycle
 
 
 def created_stamp(container: Container) -> str:
@@ -74,16 +74,28 @@ def prepare(
     ):
         uid_update = opts.uid_owner
     protected = tuple(m.target for m in container.spec.mounts if m.type in ("bind", "volume"))
-    script = incontainer.system_setup_script(remote_user, container_env, uid_update=uid_update, protected=protected)
+    probe = merged.user_env_probe or opts.default_user_env_probe
+    probe_here = None
+    if users.user_name(remote_user) == "root" and probe != "none":
+        _, mark = environment.probe_command("/bin/sh", probe)
+        probe_here = (environment.probe_flag(probe), mark)
+    script = incontainer.system_setup_script(
+        remote_user,
+        container_env,
+        uid_update=uid_update,
+        protected=protected,
+        premark=premarks(merged, container),
+        probe=probe_here,
+    )
     code, out = incontainer.capture(runtime, container.id, ["/bin/sh", "-c", script], user="root")
-    text = out.decode("utf-8", "replace")
+    text = out.decode("utf-8", "surrogateescape")
     if code != 0:
         raise WorkspaceError(
             f"preparing the container {container.name} failed (exit code {code})",
             detail=text[-2000:],
             remedy="the image needs /bin/sh; see the output above",
         )
-    setup = incontainer.parse_setup(text)
+    setup = incontainer.parse_setup(text, probe_here[1] if probe_here else None)
     for message in setup.messages:
         reporter.event("workspace.uid", message=message)
     passwd = setup.passwd
@@ -101,11 +113,17 @@ def prepare(
         markers=setup.markers,
         uid_changed=any(m.startswith("uid: updated") for m in setup.messages),
     )
-    probe = merged.user_env_probe or opts.default_user_env_probe
-    probed = probe_user_env(runtime, session, probe, reporter)
+    probed = setup.probed if setup.probed is not None else probe_user_env(runtime, session, probe, reporter)
     session.probed_env = probed
     session.env = environment.remote_environment(probed, merged.remote_env, container_env, opts.extra_remote_env)
     return session
+
+
+def premarks(merged: MergedConfig, container: Container) -> dict[str, str]:
+    """Hooks that have no commands: recorded as done by the setup script (no round trip of their own)."""
+    stamps = {h: created_stamp(container) for h in CONTAINER_HOOKS[:3]}
+    stamps["postStartCommand"] = started_stamp(container)
+    return {h: v for h, v in stamps.items() if not any(not is_empty(c.command) for c in merged.hook(h))}
 
 
 def probe_user_env(runtime: Runtime, session: Session, probe: str, reporter: Reporter = NULL) -> dict[str, str]:

@@ -112,6 +112,28 @@ def config_digests(loaded: LoadedConfig) -> dict[str, str]:
     return out
 
 
+IMAGE_PROPERTIES = ("image", "build", "dockerFile", "context", "features", "overrideFeatureInstallOrder")
+
+
+def image_inputs(loaded: LoadedConfig, additional: Mapping[str, Any] | None) -> str:
+    """A digest of what the workspace image is built from (an image and local features), or "" when it
+    cannot be known cheaply: a Dockerfile's context, or features from a registry or a URL (a tag may
+    have moved to a new version) — then devenv's builder decides, from its own cache."""
+    refs = [*(loaded.data.get("features") or {}), *(additional or {})]
+    if loaded.config.build is not None or any(not str(ref).startswith(("./", "../")) for ref in refs):
+        return ""
+    h = hashlib.sha256()
+    for key in IMAGE_PROPERTIES:
+        h.update(json.dumps([key, loaded.data.get(key)], sort_keys=True).encode())
+    h.update(json.dumps(additional or {}, sort_keys=True).encode())
+    for ref in refs:
+        folder = loaded.config_folder / str(ref)
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else []:
+            st = path.stat()
+            h.update(f"{path}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_mode}\n".encode())
+    return h.hexdigest()
+
+
 def changed_properties(container: Container, digests: Mapping[str, str]) -> tuple[str, ...]:
     label = container.labels.get(CONFIG_LABEL)
     if not label:
@@ -318,6 +340,8 @@ def _prepare_image(
         workspace_folder=str(loaded.workspace_folder) if loaded.workspace_folder else None,
         config_file=str(loaded.config_path),
         additional_features=additional,
+        inputs=image_inputs(loaded, additional),
+        cache_file=str(state.state_dir(key) / "image.json"),
     )
     if cfg.kind not in ("image", "dockerfile"):
         raise loaded.error("image", 'the config needs "image" or "build.dockerfile"')

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
 
@@ -198,3 +199,50 @@ def test_markers_without_commands_are_batched() -> None:
     run_lifecycle(LifecyclePlan({}, "c1", "s1"), FakeRunner(), markers)
     assert markers.flushes == 1
     assert set(markers.saved) == {"onCreateCommand", "updateContentCommand", "postCreateCommand", "postStartCommand"}
+
+
+class InBandMarkers(MemoryMarkers):
+    """Markers written by the hook's own process (as the container store does)."""
+
+    def __init__(self, folder: str) -> None:
+        super().__init__()
+        self.folder = folder
+        self.recorded: dict[str, str] = {}
+
+    def snippet(self, hook: str, value: str) -> str | None:
+        return f"printf %s {value} > {self.folder}/{hook}"
+
+    def record(self, hook: str, value: str) -> None:
+        self.recorded[hook] = value
+
+
+def test_markers_are_written_by_the_hooks_own_process(tmp_path: Path) -> None:
+    import subprocess
+
+    def real(argv: Sequence[str], on_line: OutputLine) -> int:
+        proc = subprocess.run(list(argv), capture_output=True)
+        for line in proc.stdout.splitlines(keepends=True):
+            on_line(line)
+        return proc.returncode
+
+    markers = InBandMarkers(str(tmp_path))
+    hooks = {
+        "onCreateCommand": [HookCommand("devcontainer.json", ["sh", "-c", "echo array form"])],
+        "postCreateCommand": [HookCommand("f", "true"), HookCommand("devcontainer.json", "echo 'it ran'")],
+        "postStartCommand": [HookCommand("devcontainer.json", {"a": "true"})],
+    }
+    rec = RecordingReporter()
+    run_lifecycle(LifecyclePlan(hooks, "c1", "s1"), real, markers, rec)
+    assert (tmp_path / "onCreateCommand").read_text() == "c1"
+    assert (tmp_path / "postCreateCommand").read_text() == "c1"
+    assert markers.recorded == {"onCreateCommand": "c1", "postCreateCommand": "c1"}
+    # The object form and the hooks without commands go through the store's own writes.
+    assert set(markers.saved) == {"updateContentCommand", "postStartCommand"}
+    assert "[postCreateCommand] it ran" in [f["message"] for k, f in rec.events if k == "hook.output"]
+
+    failing = InBandMarkers(str(tmp_path / "none"))
+    with pytest.raises(LifecycleCommandFailed, match=r"exit code 5"):
+        run_lifecycle(
+            LifecyclePlan({"onCreateCommand": [HookCommand("devcontainer.json", "exit 5")]}, "c1", "s1"), real, failing
+        )
+    assert failing.recorded == {} and not (tmp_path / "none").exists()
