@@ -27,8 +27,10 @@ and where), an optional remedy (what to do about it) and a stable exit code. Lib
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:  # (no pathlib/dataclasses at run time: every fast CLI path imports this module)
+    from pathlib import Path
 
 
 class DevenvError(Exception):
@@ -59,8 +61,7 @@ class UsageError(DevenvError):
     exit_code = 2
 
 
-@dataclass(frozen=True)
-class SourcePosition:
+class SourcePosition(NamedTuple):
     """A 1-based line and column in a source file."""
 
     line: int

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from devenv.errors import UsageError
-from devenv.runtime.base import MountSpec, PortMapping
+
+if TYPE_CHECKING:
+    from devenv.runtime.base import MountSpec, PortMapping
 
 _BYTES = re.compile(r"^(\d+(?:\.\d+)?)\s*([bkmgt]?)i?b?$", re.IGNORECASE)
 _UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
@@ -28,6 +29,8 @@ def parse_bytes(text: str, what: str = "--memory") -> int:
 
 def parse_volume(text: str) -> MountSpec:
     """``-v``: ``/host:/ctr[:ro]`` (bind), ``name:/ctr[:ro]`` (named volume), ``/ctr`` (anonymous volume)."""
+    from devenv.runtime.base import MountSpec
+
     parts = text.split(":")
     if len(parts) == 1:
         return MountSpec("volume", parts[0])
@@ -54,6 +57,8 @@ def _bool(value: str, where: str) -> bool:
 
 def parse_mount(text: str) -> MountSpec:
     """``--mount type=bind,source=/a,target=/b[,readonly]`` (also the devcontainer.json string form)."""
+    from devenv.runtime.base import MountSpec
+
     kind, source, target, read_only = "volume", "", "", False
     options: list[str] = []
     for item in text.split(","):
@@ -86,6 +91,8 @@ def parse_mount(text: str) -> MountSpec:
 
 def parse_tmpfs(text: str) -> MountSpec:
     """``--tmpfs /run[:size=64m,mode=1777]``."""
+    from devenv.runtime.base import MountSpec
+
     target, _, opts = text.partition(":")
     options = tuple(f"tmpfs-{o}" for o in opts.split(",") if o)
     return MountSpec("tmpfs", target, "", False, options)
@@ -93,6 +100,8 @@ def parse_tmpfs(text: str) -> MountSpec:
 
 def parse_publish(text: str) -> PortMapping:
     """``-p [[IP:]HOST:]CONTAINER[/tcp|udp]``: the host port exactly, or a free one when not given."""
+    from devenv.runtime.base import PortMapping
+
     spec, _, proto = text.partition("/")
     proto = proto or "tcp"
     if proto not in ("tcp", "udp"):
@@ -194,10 +203,10 @@ EXEC_OPTIONS: dict[str, tuple[str, bool, bool]] = {
 EXEC_SHORT = {"i": "--interactive", "t": "--tty", "d": "--detach", "e": "--env", "u": "--user", "w": "--workdir"}
 
 
-@dataclass
 class Parsed:
-    values: dict[str, Any] = field(default_factory=dict)
-    positional: list[str] = field(default_factory=list)
+    def __init__(self) -> None:
+        self.values: dict[str, Any] = {}
+        self.positional: list[str] = []
 
 
 class NeedsFullParser(Exception):

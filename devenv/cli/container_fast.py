@@ -59,15 +59,17 @@ def do_run(opts: object, *, create_only: bool = False) -> int:
 
 
 def do_exec(values: Mapping[str, object], positional: list[str]) -> int:
+    from types import SimpleNamespace
+
     from devenv import api
     from devenv.errors import UsageError
-    from devenv.runtime.base import ExecSpec
     from devenv.runtime.embedded.exec import ExecFailed
 
     if len(positional) < 2:
         raise UsageError("container exec needs a CONTAINER and a COMMAND")
     env = args.parse_env(list(values.get("env") or []), list(values.get("env_file") or []))  # type: ignore[call-overload]
-    spec = ExecSpec(
+    # An ExecSpec's fields, without importing the dataclass-heavy contract module on this hot path.
+    spec = SimpleNamespace(
         argv=tuple(positional[1:]),
         env=env,
         user=str(values.get("user") or ""),
@@ -78,7 +80,7 @@ def do_exec(values: Mapping[str, object], positional: list[str]) -> int:
     if values.get("detach"):
         raise UsageError("container exec --detach is not supported yet", remedy="run it with `nohup ... &` inside")
     try:
-        return api.exec_in_container(positional[0], spec)
+        return api.exec_in_container(positional[0], spec)  # type: ignore[arg-type]
     except ExecFailed as exc:
         from devenv.cli.main import _report
 

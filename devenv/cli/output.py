@@ -12,16 +12,17 @@ import json
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, Literal
 
 LogFormat = Literal["text", "json"]
 
 
-@dataclass
 class Settings:
-    log_format: LogFormat = "text"
-    debug: bool = False
+    """(A plain class, not a dataclass: the fast CLI paths import this module.)"""
+
+    def __init__(self, log_format: LogFormat = "text", debug: bool = False) -> None:
+        self.log_format: LogFormat = log_format
+        self.debug = debug
 
 
 settings = Settings()

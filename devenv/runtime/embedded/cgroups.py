@@ -16,10 +16,10 @@ import os
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from devenv.runtime.embedded.config import Limits
+if TYPE_CHECKING:
+    from devenv.runtime.embedded.config import Limits
 
 Writer = Callable[[Any], list[tuple[str, str]]]
 
@@ -45,8 +45,7 @@ DEVICE_ALLOW = (
 )
 
 
-@dataclass(frozen=True)
-class Hierarchy:
+class Hierarchy(NamedTuple):
     fstype: str  # "cgroup" (v1) or "cgroup2"
     mountpoint: str
     controllers: frozenset[str]  # v1: what is bound there ("name=systemd" for named ones); v2: cgroup.controllers
@@ -57,8 +56,7 @@ class Hierarchy:
         return "" if self.fstype == "cgroup2" else ",".join(sorted(self.controllers))
 
 
-@dataclass(frozen=True)
-class CgroupLayout:
+class CgroupLayout(NamedTuple):
     hierarchies: tuple[Hierarchy, ...] = ()
 
     @property
@@ -124,12 +122,12 @@ def _write(path: str, value: str) -> None:
         f.write(value)
 
 
-@dataclass
 class ContainerCgroup:
-    layout: CgroupLayout
-    parent: str
-    id: str
-    warnings: list[str] = field(default_factory=list)
+    def __init__(self, layout: CgroupLayout, parent: str, id: str) -> None:
+        self.layout = layout
+        self.parent = parent
+        self.id = id
+        self.warnings: list[str] = []
 
     def path(self, h: Hierarchy) -> str:
         return os.path.join(h.mountpoint, self.parent, self.id)

@@ -7,8 +7,11 @@ the cgroup, then the cgroup, ipc, uts, net and mount namespaces (mount last: it 
 the container's), opens a pty of the container's own devpts when a tty is wanted (the master is sent
 back over a socketpair), and becomes the container process (:mod:`.process`).
 
-Streams: with ``ExecIO`` fields None the child uses the caller's own stdin/stdout/stderr directly; a
-field with a file descriptor is used as it is; anything else (``io.BytesIO``) is relayed through pipes.
+Streams: the caller's own stdin/stdout/stderr when the ``ExecIO`` fields are None, else the given
+descriptors or file-like objects; output is relayed until the process exits (:mod:`.relay`).
+
+This module is the ``exec`` hot path of the CLI: it imports no dataclass-heavy module at run time and
+reads the container's records as plain JSON.
 """
 
 from __future__ import annotations
@@ -19,14 +22,14 @@ import os
 import signal
 import socket
 import termios
-from dataclasses import dataclass
-from typing import IO, Any, NoReturn
+from typing import IO, TYPE_CHECKING, Any, NoReturn
 
 from devenv.errors import ContainerError
-from devenv.runtime.base import ExecIO, ExecSpec
-from devenv.runtime.embedded import cgroups, process, relay, seccomp, state, terminal
-from devenv.runtime.embedded.config import RunConfig
+from devenv.runtime.embedded import cgroups, layout, process, relay, seccomp, state, terminal
 from devenv.runtime.embedded.syscalls import CLONE_NEWPID, NAMESPACE_FLAGS, real
+
+if TYPE_CHECKING:
+    from devenv.runtime.base import ExecIO, ExecSpec
 
 
 class ExecFailed(ContainerError):
@@ -37,36 +40,60 @@ class ExecFailed(ContainerError):
         self.command_exit_code = command_exit_code
 
 
-@dataclass
 class ExecTarget:
-    name: str
-    init: state.ProcessRef
-    cgroup_procs: list[str]  # host paths of the container's cgroup.procs files
-    run: RunConfig  # the running start's configuration: env, user, workdir, caps, seccomp
+    def __init__(self, name: str, init: state.ProcessRef, cgroup_procs: list[str], run: dict[str, Any]) -> None:
+        self.name = name
+        self.init = init
+        self.cgroup_procs = cgroup_procs  # host paths of the container's cgroup.procs files
+        self.run = run  # run.json of the running start: env, user, workdir, caps, seccomp
 
 
-def target_of(record: Any, st: state.State, state_dir: str) -> ExecTarget:
-    with open(os.path.join(state_dir, "run.json")) as f:
-        cfg = RunConfig.from_json(f.read())
-    assert st.init is not None
-    cg = cgroups.ContainerCgroup(cgroups.detect(), cfg.cgroup_parent, cfg.id)
-    return ExecTarget(record.name, st.init, [os.path.join(p, "cgroup.procs") for p in cg.paths()], cfg)
+def target(state_dir: str) -> ExecTarget:
+    """The running container of ``state_dir``; ContainerError when it is not running."""
+    name = os.path.basename(state_dir)[:12]
+    try:
+        name = str(layout.read_json(os.path.join(state_dir, layout.RECORD))["name"])
+        st = state.refreshed(state_dir)
+        with open(os.path.join(state_dir, "run.json")) as f:
+            import json
+
+            cfg = json.load(f)
+    except (OSError, ValueError, KeyError):
+        st = state.State()
+    if st.status != "running" or st.init is None:
+        raise ContainerError(
+            f"container {name} is not running", remedy=f"start it first: devenv container start {name}"
+        )
+    cg = cgroups.ContainerCgroup(cgroups.detect(), cfg["cgroup_parent"], cfg["id"])
+    return ExecTarget(name, st.init, [os.path.join(p, "cgroup.procs") for p in cg.paths()], cfg)
+
+
+def exec_command(data_root: str, id_or_name: str, spec: ExecSpec, io: ExecIO | None = None) -> int:
+    """``devenv container exec``: find the container and run ``spec`` in it."""
+    return run(target(layout.container_dir(data_root, layout.find(data_root, id_or_name))), spec, io)
 
 
 def process_spec(target: ExecTarget, spec: ExecSpec) -> process.ProcessSpec:
     cfg = target.run
-    env = [f"HOSTNAME={cfg.hostname}", *cfg.env, *spec.env]
+    env = [f"HOSTNAME={cfg['hostname']}", *cfg["env"], *spec.env]
     return process.ProcessSpec(
         argv=list(spec.argv),
         env=env,
-        user=spec.user or cfg.user,
-        workdir=spec.workdir or cfg.workdir,
-        caps=cfg.caps,
-        privileged=cfg.privileged,
-        no_new_privs=cfg.no_new_privs,
-        seccomp=cfg.seccomp,
+        user=spec.user or cfg["user"],
+        workdir=spec.workdir or cfg["workdir"],
+        caps=cfg["caps"],
+        privileged=cfg["privileged"],
+        no_new_privs=cfg["no_new_privs"],
+        seccomp=cfg["seccomp"],
         tty=spec.tty,
     )
+
+
+class _NoIO:
+    stdin = stdout = stderr = None
+
+
+_NO_IO: Any = _NoIO()
 
 
 def _open_namespaces(pid: int) -> list[tuple[int, int]]:
@@ -98,7 +125,7 @@ def _fileno(stream: IO[bytes] | None, default: int) -> int | None:
 
 def run(target: ExecTarget, spec: ExecSpec, io: ExecIO | None = None) -> int:
     """Run ``spec`` in the container; its exit code (128+N when killed by signal N)."""
-    io = io or ExecIO()
+    io = io if io is not None else _NO_IO
     if not spec.argv:
         raise ContainerError("exec needs a command")
     sys = real()

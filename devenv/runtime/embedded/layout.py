@@ -92,6 +92,26 @@ def read_json(path: str) -> Any:
         return json.load(f)
 
 
+def find(data_root: str, id_or_name: str) -> str:
+    """The ID of the container named ``id_or_name``, or with that ID or unique ID prefix."""
+    base = containers_dir(data_root)
+    if id_or_name and "/" not in id_or_name and os.path.exists(os.path.join(base, id_or_name, RECORD)):
+        return id_or_name
+    ids = [d for d in os.listdir(base) if not d.startswith(".")] if os.path.isdir(base) else []
+    for cid in ids:
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            if read_json(os.path.join(base, cid, RECORD))["name"] == id_or_name:
+                return cid
+    matches = [cid for cid in ids if id_or_name and cid.startswith(id_or_name)]
+    from devenv.errors import ContainerError, ContainerNotFound
+
+    if len(matches) == 1:
+        return matches[0]
+    if len(matches) > 1:
+        raise ContainerError(f"{id_or_name!r} matches several containers; give more of the ID")
+    raise ContainerNotFound(f"no such container: {id_or_name}", remedy="`devenv container ls -a` lists the containers")
+
+
 def mounts_below(path: str) -> list[str]:
     """Mount points at or below ``path`` in this process's mount namespace."""
     prefix = os.path.realpath(path).rstrip("/") + "/"

@@ -15,7 +15,6 @@ import contextlib
 import errno
 import json
 import os
-from dataclasses import dataclass, field
 from typing import NoReturn
 
 from devenv.runtime.embedded import caps as capabilities
@@ -25,18 +24,32 @@ from devenv.runtime.embedded.syscalls import PR_SET_NO_NEW_PRIVS, Syscalls
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
-@dataclass
 class ProcessSpec:
-    argv: list[str]
-    env: list[str]
-    user: str = ""
-    workdir: str = ""
-    caps: list[str] = field(default_factory=lambda: list(capabilities.DOCKER_DEFAULT))
-    privileged: bool = False
-    no_new_privs: bool = False
-    seccomp: str = "default"
-    create_workdir: bool = False  # the main process gets a missing working directory created (as Docker)
-    tty: bool = False
+    """What the container process is (a plain class: this module is on the ``exec`` hot path)."""
+
+    def __init__(
+        self,
+        argv: list[str],
+        env: list[str],
+        user: str = "",
+        workdir: str = "",
+        caps: list[str] | None = None,  # None = Docker's default set
+        privileged: bool = False,
+        no_new_privs: bool = False,
+        seccomp: str = "default",
+        create_workdir: bool = False,  # the main process gets a missing working directory created (as Docker)
+        tty: bool = False,
+    ) -> None:
+        self.argv = argv
+        self.env = env
+        self.user = user
+        self.workdir = workdir
+        self.caps = list(capabilities.DOCKER_DEFAULT) if caps is None else caps
+        self.privileged = privileged
+        self.no_new_privs = no_new_privs
+        self.seccomp = seccomp
+        self.create_workdir = create_workdir
+        self.tty = tty
 
 
 class ProcessSetupError(Exception):

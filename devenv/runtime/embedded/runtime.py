@@ -97,21 +97,7 @@ class EmbeddedRuntime:
         return [d for d in os.listdir(base) if not d.startswith(".")]
 
     def _resolve(self, id_or_name: str) -> str:
-        if id_or_name and os.path.exists(os.path.join(self.state_dir(id_or_name), layout.RECORD)):
-            return id_or_name
-        ids = self._ids()
-        for cid in ids:
-            with contextlib.suppress(OSError, ValueError, KeyError):
-                if layout.read_json(os.path.join(self.state_dir(cid), layout.RECORD))["name"] == id_or_name:
-                    return cid
-        matches = [cid for cid in ids if id_or_name and cid.startswith(id_or_name)]
-        if len(matches) == 1:
-            return matches[0]
-        if len(matches) > 1:
-            raise ContainerError(f"{id_or_name!r} matches several containers; give more of the ID")
-        raise ContainerNotFound(
-            f"no such container: {id_or_name}", remedy="`devenv container ls -a` lists the containers"
-        )
+        return layout.find(self.root, id_or_name)
 
     def _load(self, cid: str) -> tuple[records.Record, state.State]:
         d = self.state_dir(cid)
@@ -450,13 +436,7 @@ class EmbeddedRuntime:
     def exec(self, container_id: str, spec: ExecSpec, io: ExecIO | None = None) -> int:
         from devenv.runtime.embedded import exec as exec_mod
 
-        cid = self._resolve(container_id)
-        rec, st = self._load(cid)
-        if not st.running() or st.init is None:
-            raise ContainerError(
-                f"container {rec.name} is not running", remedy=f"start it first: devenv container start {rec.name}"
-            )
-        return exec_mod.run(exec_mod.target_of(rec, st, self.state_dir(cid)), spec, io)
+        return exec_mod.run(exec_mod.target(self.state_dir(self._resolve(container_id))), spec, io)
 
     def log_records(self, container_id: str, *, follow: bool = False) -> Iterator[tuple[int, float, bytes]]:
         """``(stream, time, data)``: stream 1 is stdout, 2 is stderr."""

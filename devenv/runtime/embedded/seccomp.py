@@ -16,8 +16,7 @@ import contextlib
 import ctypes
 import errno
 import json
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from devenv.runtime.embedded.syscalls import (
     CLONE_NEWCGROUP,
@@ -114,25 +113,22 @@ class SeccompError(Exception):
     pass
 
 
-@dataclass(frozen=True)
-class ArgRule:
-    index: int
+class ArgRule(NamedTuple):
+    arg: int  # which syscall argument
     op: int
     value: int
     value_two: int = 0
 
 
-@dataclass(frozen=True)
-class Rule:
+class Rule(NamedTuple):
     name: str
     action: int
     args: tuple[ArgRule, ...] = ()
 
 
-@dataclass
-class Profile:
+class Profile(NamedTuple):
     default_action: int
-    rules: list[Rule] = field(default_factory=list)
+    rules: list[Rule]
 
 
 def default_profile(caps: list[str]) -> Profile:
@@ -260,7 +256,7 @@ def load(profile: Profile, *, set_no_new_privs: bool) -> None:
                 continue
             arr = (_ArgCmp * max(1, len(rule.args)))()
             for i, a in enumerate(rule.args):
-                arr[i] = _ArgCmp(a.index, a.op, a.value, a.value_two)
+                arr[i] = _ArgCmp(a.arg, a.op, a.value, a.value_two)
             rc = lib.seccomp_rule_add_array(ctx, rule.action, nr, len(rule.args), arr)
             if rc < 0 and nr >= 0 and -rc not in (errno.EEXIST, errno.EACCES):
                 raise SeccompError(f"seccomp rule for {rule.name}: {errno.errorcode.get(-rc, -rc)}")

@@ -13,14 +13,12 @@ import contextlib
 import json
 import os
 import time
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 STATE_FILE = "state.json"
 
 
-@dataclass
-class ProcessRef:
+class ProcessRef(NamedTuple):
     """A pid that cannot be confused with a later process reusing it: start time (clock ticks) and boot."""
 
     pid: int
@@ -35,30 +33,51 @@ class ProcessRef:
         return cls(pid, start_time(pid) or 0, boot_id())
 
 
-@dataclass
 class State:
-    status: str = "created"  # created | running | stopped
-    init: ProcessRef | None = None  # the container's pid 1, as seen from the host
-    supervisor: ProcessRef | None = None
-    started_at: float | None = None
-    finished_at: float | None = None
-    exit_code: int | None = None
-    error: str | None = None  # why the last start failed
-    ip_address: str | None = None
-    ports: list[dict[str, Any]] = field(default_factory=list)  # actual host ports (PortMapping fields)
+    """A plain class, not a dataclass: this module is on the ``exec`` hot path, where every generated
+    class costs start-up time."""
+
+    def __init__(
+        self,
+        status: str = "created",  # created | running | stopped
+        init: ProcessRef | None = None,  # the container's pid 1, as seen from the host
+        supervisor: ProcessRef | None = None,
+        started_at: float | None = None,
+        finished_at: float | None = None,
+        exit_code: int | None = None,
+        error: str | None = None,  # why the last start failed
+        ip_address: str | None = None,
+        ports: list[dict[str, Any]] | None = None,  # actual host ports (PortMapping fields)
+    ) -> None:
+        self.status = status
+        self.init = init
+        self.supervisor = supervisor
+        self.started_at = started_at
+        self.finished_at = finished_at
+        self.exit_code = exit_code
+        self.error = error
+        self.ip_address = ip_address
+        self.ports = ports or []
+
+    def to_dict(self) -> dict[str, Any]:
+        raw = dict(vars(self))
+        for key in ("init", "supervisor"):
+            ref = raw[key]
+            raw[key] = ref._asdict() if ref is not None else None
+        return raw
 
     def running(self) -> bool:
         return self.status == "running" and self.init is not None and self.init.alive()
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
+        return json.dumps(self.to_dict(), sort_keys=True)
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> State:
+        data = dict(raw)
         for key in ("init", "supervisor"):
-            if raw.get(key):
-                raw[key] = ProcessRef(**raw[key])
-        return cls(**raw)
+            data[key] = ProcessRef(**data[key]) if data.get(key) else None
+        return cls(**data)
 
 
 def read(state_dir: str) -> State:

@@ -7,15 +7,14 @@ container's and symlinks in them cannot point at the host's. The parsing is pure
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
 class UserNotFound(LookupError):
     pass
 
 
-@dataclass(frozen=True)
-class ExecUser:
+class ExecUser(NamedTuple):
     uid: int
     gid: int
     groups: tuple[int, ...]  # supplementary groups, primary group included
@@ -23,16 +22,14 @@ class ExecUser:
     name: str = ""
 
 
-@dataclass(frozen=True)
-class PasswdEntry:
+class PasswdEntry(NamedTuple):
     name: str
     uid: int
     gid: int
     home: str
 
 
-@dataclass(frozen=True)
-class GroupEntry:
+class GroupEntry(NamedTuple):
     name: str
     gid: int
     members: tuple[str, ...]

@@ -20,7 +20,7 @@ def test_default_refuses_what_docker_refuses() -> None:
     assert next(r for r in p.rules if r.name == "mount").action == seccomp.act_errno(errno.EPERM)
     assert next(r for r in p.rules if r.name == "clone3").action == seccomp.act_errno(errno.ENOSYS)
     clones = [r for r in p.rules if r.name == "clone"]
-    assert len(clones) == len(seccomp.NAMESPACE_FLAGS) and all(r.args[0].index == 0 for r in clones)
+    assert len(clones) == len(seccomp.NAMESPACE_FLAGS) and all(r.args[0].arg == 0 for r in clones)
 
 
 def test_capabilities_let_their_syscalls_through() -> None:
