@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import stat
 import subprocess
 import time
 from pathlib import Path
@@ -189,3 +190,50 @@ def test_names_are_unique_and_ids_resolve_by_prefix(rt: EmbeddedRuntime, bb_root
     assert rt.get(c.id[:10]).name == "one"
     with pytest.raises(ContainerNotFound):
         rt.get("nope")
+
+
+def test_after_a_reboot_the_container_reads_as_stopped_and_starts_again(rt: EmbeddedRuntime, bb_rootfs: Path) -> None:
+    c = rt.create(rootfs_spec(bb_rootfs))
+    rt.start(c.id)
+    assert run_in(rt, c.id, "sh", "-c", "echo before > /root/f")[0] == 0
+    st = state.read(rt.state_dir(c.id))
+    assert st.supervisor is not None and st.init is not None
+    # A "reboot": every process of the container gone at once, the recorded boot no longer current.
+    os.kill(st.supervisor.pid, signal.SIGKILL)
+    os.kill(st.init.pid, signal.SIGKILL)
+    wait_for(lambda: not st.init.alive())  # type: ignore[union-attr]
+    st.init = st.init._replace(boot="an-earlier-boot")
+    state.write(rt.state_dir(c.id), st)
+    assert rt.get(c.id).status is ContainerStatus.STOPPED
+    rt.start(c.id)
+    assert run_in(rt, c.id, "cat", "/root/f") == (0, "before\n", "")
+    assert len(cgroups.ContainerCgroup(cgroups.detect(), "devenv", c.id).pids()) == 2  # the new init and sleep
+
+
+@pytest.mark.parametrize("supervisor", ["fork", "exec"])
+def test_copy_driver_keeps_files_across_stop_and_start(bb_rootfs: Path, devenv_root: Path, supervisor: str) -> None:
+    rt = EmbeddedRuntime(devenv_root, rootfs_driver="copy", supervisor_mode=supervisor)
+    c = rt.create(rootfs_spec(bb_rootfs))
+    try:
+        rt.start(c.id)
+        assert run_in(rt, c.id, "sh", "-c", "echo copy > /root/f; rm /bin/vi")[0] == 0
+        rt.stop(c.id, timeout=2)
+        rt.start(c.id)
+        assert run_in(rt, c.id, "sh", "-c", "cat /root/f; test -e /bin/vi || echo gone")[1] == "copy\ngone\n"
+        assert (bb_rootfs / "bin/vi").is_symlink()
+        changes = rt.rootfs_changes(c.id)
+        assert changes.driver == "copy" and Path(changes.upper.source, "root/f").read_text() == "copy\n"
+    finally:
+        rt.remove(c.id, force=True)
+
+
+def test_overlay_changes_are_the_upper_dir(rt: EmbeddedRuntime, bb_rootfs: Path) -> None:
+    c = rt.create(rootfs_spec(bb_rootfs, "sh", "-c", "echo x > /new; rm /bin/vi"))
+    rt.start(c.id)
+    assert rt.wait(c.id) == 0
+    changes = rt.rootfs_changes(c.id)
+    upper = Path(changes.upper.source)
+    assert changes.driver == "overlay" and (upper / "new").read_text() == "x\n"
+    whiteout = (upper / "bin/vi").lstat()
+    assert stat.S_ISCHR(whiteout.st_mode) and whiteout.st_rdev == 0  # overlayfs whiteout
+    assert [m.source for m in changes.lower] == [str(bb_rootfs)]

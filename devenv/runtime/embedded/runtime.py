@@ -248,6 +248,7 @@ class EmbeddedRuntime:
                     raise ContainerError(f"container {rec.name} is already running")
                 return records.to_container(rec, st), None
             self._wait_supervisor_gone(st)
+            self._cleanup_after_crash(d, rec)  # a supervisor killed or a reboot left its cgroup behind
             cfg = self._run_config(d, rec, tty_size)
             layout.write_text(os.path.join(d, "hostname"), rec.hostname + "\n")
             layout.write_text(os.path.join(d, "hosts"), self._hosts_text(rec, None))
