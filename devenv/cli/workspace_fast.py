@@ -55,64 +55,119 @@ def fast_exec(argv: list[str]) -> int | None:
         return main._report(exc, 130, "interrupted")
 
 
-_UP_VALUE = {"--workspace-folder", "--config", "--log-format", "--runtime"}
-_UP_BOOL = {"--skip-post-attach", "--skip-non-blocking-commands", "--expect-existing-container"}
+# `devenv up` flags (the reference's names) -> UpOptions fields.
+_UP_VALUE = {
+    "--workspace-folder": "workspace_folder",
+    "--config": "config",
+    "--runtime": "runtime",
+    "--additional-features": "additional_features",
+    "--update-remote-user-uid-default": "update_remote_user_uid_default",
+    "--default-user-env-probe": "default_user_env_probe",
+    "--log-format": "",
+}
+_UP_LIST = {"--id-label": "id_labels", "--mount": "mounts", "--remote-env": "remote_env"}
+_UP_BOOL = {
+    "--remove-existing-container": "remove_existing_container",
+    "--build-no-cache": "build_no_cache",
+    "--expect-existing-container": "expect_existing_container",
+    "--skip-post-create": "skip_post_create",
+    "--skip-post-attach": "skip_post_attach",
+    "--skip-non-blocking-commands": "skip_non_blocking_commands",
+    "--mount-workspace-git-root": "mount_workspace_git_root",
+}
 _UP_IGNORED_VALUE = {"--log-level", "--docker-path"}
+# Flags that need the full `up` (the quick check below does not apply).
+_NOT_QUICK = {"remove_existing_container", "build_no_cache", "skip_post_create", "mounts", "remote_env"}
 
 
-def fast_up(argv: list[str]) -> int | None:
-    """``devenv up`` on a workspace that is running and set up for its current start: no config parsing,
-    no image or container work, no probe — only initializeCommand (host) and postAttachCommand, if any.
-
-    Returns None whenever that is not the case (or for flags it does not know): the full ``up`` runs.
-    """
-    values: dict[str, str] = {}
-    flags: set[str] = set()
-    id_labels: list[str] = []
+def _parse_up(argv: list[str]) -> tuple[dict[str, object], str | None] | None:
+    """The ``up`` options as UpOptions keyword arguments, and --log-format; None for anything else."""
+    opts: dict[str, object] = {}
+    log_format = None
     args = list(argv)
     while args:
         arg = args.pop(0)
         name, eq, inline = arg.partition("=")
-        if name in _UP_BOOL:
+        if name in _UP_BOOL or name == "--no-mount-workspace-git-root":
             if eq and inline not in ("true", "false"):
                 return None
-            if not eq or inline == "true":
-                flags.add(name)
+            value = not eq or inline == "true"
+            if name == "--no-mount-workspace-git-root":
+                opts["mount_workspace_git_root"] = not value
+            else:
+                opts[_UP_BOOL[name]] = value
             continue
-        if name not in _UP_VALUE | _UP_IGNORED_VALUE | {"--id-label"} or (not eq and not args):
+        if name not in _UP_VALUE.keys() | _UP_LIST.keys() | _UP_IGNORED_VALUE or (not eq and not args):
             return None
-        value = inline if eq else args.pop(0)
-        if name == "--id-label":
-            id_labels.append(value)
+        value_text = inline if eq else args.pop(0)
+        if name == "--log-format":
+            log_format = value_text
+        elif name in _UP_LIST:
+            items = opts.setdefault(_UP_LIST[name], [])
+            assert isinstance(items, list)
+            items.append(value_text)
         elif name in _UP_VALUE:
-            values[name] = value
-    from devenv.errors import DevenvError
+            opts[_UP_VALUE[name]] = value_text
+    for key in _UP_LIST.values():
+        if key in opts:
+            opts[key] = tuple(opts[key])  # type: ignore[arg-type]
+    return opts, log_format
 
-    try:
-        ready = _ready_workspace(values, id_labels)
-    except DevenvError:
+
+def fast_up(argv: list[str]) -> int | None:
+    """``devenv up`` without typer (its import is a good part of a quick ``up``).
+
+    On a workspace that is running and set up for its current start nothing is parsed, built or probed:
+    only initializeCommand (host) and postAttachCommand run. Otherwise the full ``up`` runs, from here.
+    Returns None for ``--help`` and flags it does not know: typer handles and explains those.
+    """
+    parsed = _parse_up(argv)
+    if parsed is None:
         return None
-    if ready is None:
-        return None
+    opts, log_format = parsed
     from devenv.cli import main, output
+    from devenv.errors import DevenvError
     from devenv.workspace.up_args import print_result, up_result
 
-    st = ready
     try:
-        output.set_log_format(values.get("--log-format"))
+        output.set_log_format(log_format)
         reporter = output.reporter()
-        if st.initialize_command:
-            _run_initialize(st, reporter)
-        if st.post_attach and not flags & {"--skip-post-attach", "--skip-non-blocking-commands"}:
-            _run_post_attach(st, reporter)
+        ready = None if _NOT_QUICK & {k for k, v in opts.items() if v} else _quick_ready(opts)
+        if ready is not None:
+            if ready.initialize_command:
+                _run_initialize(ready, reporter)
+            if ready.post_attach and not (opts.get("skip_post_attach") or opts.get("skip_non_blocking_commands")):
+                _run_post_attach(ready, reporter)
+            print_result(up_result(ready.container_id, ready.remote_user, ready.remote_workspace_folder))
+            return 0
+        from devenv import api
+        from devenv.workspace.up import UpOptions
+
+        result = api.up(UpOptions(**opts), reporter)  # type: ignore[arg-type]
     except DevenvError as exc:
         if output.settings.log_format != "json":
             print_result({"outcome": "error", "message": exc.message, "description": exc.render()})
         return main._report(exc, exc.exit_code, exc.message, exc.render())
     except KeyboardInterrupt as exc:
         return main._report(exc, 130, "interrupted")
-    print_result(up_result(st.container_id, st.remote_user, st.remote_workspace_folder))
+    print_result(result.to_json())
     return 0
+
+
+def _quick_ready(opts: dict[str, object]) -> WorkspaceState | None:
+    from devenv.errors import DevenvError
+
+    folder = opts.get("workspace_folder")
+    config = opts.get("config")
+    labels = opts.get("id_labels") or ()
+    runtime = opts.get("runtime")
+    try:
+        values = {"--workspace-folder": str(folder or "."), "--runtime": str(runtime) if runtime else ""}
+        if config:
+            values["--config"] = str(config)
+        return _ready_workspace(values, list(labels))  # type: ignore[call-overload]
+    except DevenvError:
+        return None
 
 
 def _ready_workspace(values: dict[str, str], id_labels: list[str]) -> WorkspaceState | None:
@@ -124,7 +179,7 @@ def _ready_workspace(values: dict[str, str], id_labels: list[str]) -> WorkspaceS
     st = states.load(workspace_key(target.labels))
     if st is None or not st.setup_done or st.cli_remote_env:
         return None
-    if values.get("--runtime", st.runtime) != st.runtime:
+    if values.get("--runtime") and values["--runtime"] != st.runtime:
         return None
     if st.config_file and states.config_stamp(st.config_file) != st.config_stamp:
         return None
@@ -152,6 +207,17 @@ def _started_stamp(st: WorkspaceState) -> str | None:
         if info.get("Status") != "running":
             return None
         return repr(parse_docker_time(info.get("StartedAt")) or 0.0)
+    if st.runtime == "embedded":
+        # The embedded runtime's state file and liveness check (stdlib-only modules, made for this path).
+        from devenv.paths import data_root
+        from devenv.runtime.embedded import layout
+        from devenv.runtime.embedded import state as embedded_state
+
+        try:
+            current = embedded_state.refreshed(layout.container_dir(str(data_root()), st.container_id))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        return repr(current.started_at or 0.0) if current.status == "running" else None
     from devenv.runtime.base import ContainerStatus
     from devenv.workspace.backends import open_runtime
 
