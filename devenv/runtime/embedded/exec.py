@@ -20,7 +20,6 @@ import contextlib
 import fcntl
 import os
 import signal
-import socket
 import termios
 from typing import IO, TYPE_CHECKING, Any, NoReturn
 
@@ -152,6 +151,8 @@ def _run(
     stdio: list[int] = []  # the child's 0, 1, 2
     pty_parent = pty_child = -1
     if spec.tty:
+        import socket  # (imported before the child enters the container's root, where it could not be)
+
         a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         pty_parent, pty_child = a.detach(), b.detach()
     else:
@@ -243,6 +244,8 @@ def _child(
         if pty_child >= 0:
             master, slave = os.openpty()  # /dev/ptmx is now the container's
             terminal.set_winsize(slave, *winsize)
+            import socket  # already loaded by the parent: no file is read here
+
             sock = socket.socket(fileno=pty_child)
             socket.send_fds(sock, [b"m"], [master])
             sock.close()
@@ -264,6 +267,8 @@ def _child(
 
 
 def _receive_master(sock_fd: int) -> int:
+    import socket
+
     sock = socket.socket(fileno=sock_fd)
     try:
         _, fds, _, _ = socket.recv_fds(sock, 16, 1)

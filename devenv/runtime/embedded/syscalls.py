@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import ctypes
 import os
-import socket
 from typing import Any, Protocol
 
 # mount(2) flags
@@ -138,6 +137,7 @@ class LinuxSyscalls:
         self._libc.setns.argtypes = [ctypes.c_int, ctypes.c_int]
         self._libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
         self._libc.syscall.restype = ctypes.c_long
+        self._libc.sethostname.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
 
     def _check(self, rc: int, what: str, target: str = "") -> int:
         if rc < 0:
@@ -165,7 +165,8 @@ class LinuxSyscalls:
         self._check(rc, "pivot_root", new_root)
 
     def sethostname(self, name: str) -> None:
-        socket.sethostname(name)
+        data = name.encode()
+        self._check(self._libc.sethostname(data, len(data)), "sethostname", name)
 
     def mknod(self, path: str, mode: int, device: int) -> None:
         os.mknod(path, mode, device)
