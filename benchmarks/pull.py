@@ -79,9 +79,15 @@ class PrivateDockerd:
                 self.proc.kill()
 
 
+def devenv_command(ctx: Context) -> str:
+    """The installed CLI of this environment (not a version-manager shim that adds its own start-up time)."""
+    beside = Path(sys.executable).parent / "devenv"
+    return str(beside) if beside.exists() else ctx.devenv_bin()
+
+
 def debian_pull(ctx: Context) -> list[Comparison]:
     ref = ctx.image("debian")
-    devenv = ctx.devenv_bin()
+    devenv = devenv_command(ctx)
     root = ctx.scratch / "pull-root"
     engine = PrivateDockerd(ctx.scratch / "dockerd-pull").start()
     try:

@@ -178,3 +178,26 @@ def test_kill_9_at_many_moments(devenv_root: Path, big_image: str, proxy: Thrott
     assert [r["Name"] for r in check_consistent(devenv_root)] == [ref]
     fs = next((devenv_root / "snapshots").glob("[0-9a-f]*")) / "fs" / "data"
     assert sorted(p.stat().st_size for p in fs.iterdir()) == [LAYER_BYTES // 3] * 3
+
+
+def test_concurrent_pulls_and_prune_share_one_download(
+    devenv_root: Path, big_image: str, proxy: ThrottlingProxy
+) -> None:
+    """Three processes pull the same image while a fourth prunes: one download, nothing corrupted."""
+    ref = f"127.0.0.1:{proxy.port}/{big_image}"
+    proxy.rate = 8 << 20
+    pulls = [_start_pull(devenv_root, ref) for _ in range(3)]
+    deadline = time.monotonic() + 60
+    while not any(p.stat().st_size > 1 << 20 for p in _partials(devenv_root)):  # mid-download: locks held
+        assert time.monotonic() < deadline, "the download did not start"
+        time.sleep(0.02)
+    prune = subprocess.run(
+        ["devenv", "--log-format", "json", "image", "prune"], env=_env(devenv_root), capture_output=True, text=True
+    )
+    codes = [p.wait(timeout=120) for p in pulls]
+    assert codes == [0, 0, 0], (devenv_root.parent / "pull.log").read_text()
+    assert prune.returncode == 0, prune.stderr  # it waited for the pulls (store lock), then found nothing to remove
+    assert json.loads(prune.stdout)["blobs"] == [] and json.loads(prune.stdout)["snapshots"] == []
+    rows = check_consistent(devenv_root)
+    assert [r["Name"] for r in rows] == [ref]
+    assert proxy.sent < 1.3 * int(rows[0]["Size"])  # the layer crossed the network once
