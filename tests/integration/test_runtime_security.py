@@ -210,3 +210,9 @@ def test_tmpfs_and_read_only_mounts(rt: EmbeddedRuntime, bb_rootfs: Path, src: P
     assert code != 0 and "Read-only" in err
     out = sh(rt, rt.get(c.id), "grep ' /scratch ' /proc/mounts")[1]
     assert out.startswith("tmpfs /scratch tmpfs") and "size=1024k" in out
+
+
+def test_pid_1_tells_nothing_about_the_host(rt: EmbeddedRuntime, box: Container) -> None:
+    assert sh(rt, box, "tr '\\0' ' ' < /proc/1/cmdline")[1].strip() == "devenv-init"
+    code, _, err = sh(rt, box, "cat /proc/1/environ")
+    assert code != 0 and "Permission denied" in err  # not dumpable: the host's environment stays hidden

@@ -106,9 +106,23 @@ def _safe_send(fd: int, obj: dict[str, object]) -> None:
         _send(fd, obj)
 
 
-def _setup(sys: Syscalls, cfg: RunConfig, cgroup: ContainerCgroup, fds: InitFds) -> None:
+def set_title(title: str) -> None:
+    """Replace this process's command line (what /proc/PID/cmdline and ps show) by ``title``: the
+    interpreter's own would tell the container the host's paths."""
     with contextlib.suppress(OSError), open("/proc/self/comm", "w") as f:
-        f.write("devenv-init")
+        f.write(title[:15])
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        with open("/proc/self/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        start, end = int(fields[45]), int(fields[46])  # arg_start, arg_end (fields 48 and 49)
+        data = title.encode()[: end - start - 1]
+        with open("/proc/self/mem", "r+b", buffering=0) as mem:
+            mem.seek(start)
+            mem.write(data + b"\0" * (end - start - len(data)))
+
+
+def _setup(sys: Syscalls, cfg: RunConfig, cgroup: ContainerCgroup, fds: InitFds) -> None:
+    set_title("devenv-init")
     cgroup.join(0)
     flags = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWCGROUP
     if cfg.network != "host":
