@@ -162,7 +162,7 @@ def load(
     try:
         with store.transaction(), _open_source(source, store.blobs.ingest_dir) as src:
             if src.exists("oci-layout") and src.exists("index.json"):
-                entries = _load_oci(store, src, reporter)
+                entries = _load_oci(store, src, reporter, name)
             elif src.exists("manifest.json"):
                 entries = _load_docker(store, src, reporter)
             else:
@@ -225,11 +225,11 @@ def _blob_name(digest: str) -> str:
     return f"blobs/{algo}/{hex_}"
 
 
-def _load_oci(store: Store, src: _Source, reporter: Reporter) -> list[_Entry]:
+def _load_oci(store: Store, src: _Source, reporter: Reporter, name: str | None) -> list[_Entry]:
     index = Index.parse(json.dumps(_read_json(src, "index.json")).encode())
     out: list[_Entry] = []
     for desc in index.manifests:
-        names = _names(desc)
+        names = _names(desc, name)
         target, chosen = _copy_tree(store, src, desc, reporter)
         if chosen is None:
             continue  # an artifact or an index without a platform we can use: nothing to name
@@ -238,11 +238,18 @@ def _load_oci(store: Store, src: _Source, reporter: Reporter) -> list[_Entry]:
     return out
 
 
-def _names(desc: Descriptor) -> list[str]:
-    full = desc.annotations.get("io.containerd.image.name", "")
+def _names(desc: Descriptor, name: str | None) -> list[str]:
+    """The name of a layout entry: ``io.containerd.image.name``, else a ``ref.name`` that is a full
+    reference (has a ``/``), else ``--name``, else a ``ref.name`` like ``app:1`` read as a reference."""
+    candidates = [desc.annotations.get("io.containerd.image.name", "")]
     ref_name = desc.annotations.get("org.opencontainers.image.ref.name", "")
-    for candidate in (full, ref_name):
-        if candidate and ("/" in candidate or ":" in candidate):
+    if "/" in ref_name:
+        candidates.append(ref_name)
+    candidates.append(name or "")
+    if ":" in ref_name:
+        candidates.append(ref_name)
+    for candidate in candidates:
+        if candidate:
             with contextlib.suppress(UsageError):
                 return [str(parse_reference(candidate))]
     return []

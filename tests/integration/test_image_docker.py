@@ -263,3 +263,27 @@ def test_oci_layout_round_trip_with_skopeo(devenv_root: Path, busybox_image: Ima
     )
     loaded = Store(other).image(busybox_image.ref)
     assert loaded.digest == image.digest and loaded.id == image.id
+
+
+@pytest.mark.parametrize("transport", ["oci-archive", "docker-archive", "oci"])
+def test_load_what_skopeo_writes(
+    devenv_root: Path, busybox_image: ImageFixture, tmp_path: Path, transport: str
+) -> None:
+    """Archives and layouts written by an independent tool load, with their names and verified digests."""
+    dest = tmp_path / ("layout" if transport == "oci" else "archive.tar")
+    target = f"{transport}:{dest}:" + ("imported:v1" if transport == "oci" else "127.0.0.1:1/imported:v1")
+    subprocess.run(
+        ["skopeo", "copy", "--quiet", "--src-tls-verify=false", f"docker://{busybox_image.ref}", target],
+        check=True,
+        capture_output=True,
+    )
+    args = ["image", "load", "-i", str(dest)] + (["--name", "local/imported:v1"] if transport == "oci" else [])
+    out = devenv(*args).stdout.decode()
+    name = "docker.io/local/imported:v1" if transport == "oci" else "127.0.0.1:1/imported:v1"
+    assert f"Loaded image: {name}" in out
+    image = Store().image(name)
+    assert image.diff_ids == busybox_image.layout.layer_diff_ids
+    assert image.config.cmd == ["/bin/sh"]
+    [mount] = Store().layer_mounts(image)
+    assert busybox_image.rootfs is not None
+    assert tree(Path(mount.source)) == tree(busybox_image.rootfs)
