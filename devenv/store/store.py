@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from devenv.errors import ImageNotFound, StoreError, UsageError
+from devenv.errors import ImageError, ImageNotFound, StoreError, UsageError
 from devenv.fsutil import file_lock
 from devenv.oci import mediatypes as mt
 from devenv.oci.descriptor import Descriptor
@@ -175,7 +175,7 @@ class Store:
     def _config_digest(self, record: ImageRecord) -> str:
         try:
             return Manifest.parse(self.blobs.read_bytes(record.manifest.digest, verify=False)).config.digest
-        except (StoreError, Exception):
+        except (StoreError, ImageError, OSError):
             return ""
 
     def image(self, ref: str) -> Image:
