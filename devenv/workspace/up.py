@@ -399,6 +399,12 @@ def _create(
         ports=ports,
     )
     spec = replace(spec, ports_policy=ports_policy)  # portsAttributes + auto-forward (embedded runtime)
+    if loaded.config.run_args:
+        from devenv.workspace.runargs import apply_run_args
+
+        spec, warnings = apply_run_args(spec, loaded.config.run_args)
+        for warning in warnings:
+            reporter.event("warning", message=f"warning: {warning}")
     reporter.event("workspace.create", image=image.ref, message=f"Creating container {spec.name} from {image.ref}")
     return runtime.create(spec)
 

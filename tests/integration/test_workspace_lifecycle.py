@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import ImageFixture
-from tests.integration.workspace_helpers import Devenv, lines, snapshot_tree, write_config
+from tests.integration.workspace_helpers import Devenv, ensure_docker_bridge, lines, snapshot_tree, write_config
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -23,6 +23,7 @@ DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 @pytest.fixture(scope="module")
 def base_image(docker_engine: None, debian_image: ImageFixture) -> str:
     """The Debian fixture image, pulled into the Docker engine from the local registry."""
+    ensure_docker_bridge()
     subprocess.run(["docker", "pull", "--quiet", debian_image.ref], check=True, capture_output=True)
     return debian_image.ref
 
@@ -34,6 +35,7 @@ def runtime(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def devenv(devenv_root: Path, runtime: str, base_image: str) -> Devenv:
+    ensure_docker_bridge()
     return Devenv(devenv_root, runtime)
 
 

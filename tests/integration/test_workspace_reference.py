@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ImageFixture
-from tests.integration.workspace_helpers import Devenv, write_config
+from tests.integration.workspace_helpers import Devenv, ensure_docker_bridge, write_config
 
 pytestmark = [pytest.mark.docker, pytest.mark.reference, pytest.mark.slow]
 
@@ -47,6 +47,7 @@ def reference_cli() -> str:
 
 @pytest.fixture(scope="module")
 def base_image(docker_engine: None, debian_image: ImageFixture) -> str:
+    ensure_docker_bridge()
     subprocess.run(["docker", "pull", "--quiet", debian_image.ref], check=True, capture_output=True)
     return debian_image.ref
 
@@ -92,6 +93,7 @@ def test_same_workspace_as_the_reference(
     tmp_path: Path,
     cleanup: list[Path],
 ) -> None:
+    ensure_docker_bridge()
     ref_folder = make_workspace(tmp_path / "refws", base_image)
     our_folder = make_workspace(tmp_path / "ourws", base_image)
     cleanup.append(ref_folder)

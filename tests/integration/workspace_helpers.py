@@ -169,3 +169,32 @@ def folders(tmp_path: Path, *names: str) -> Iterator[Path]:
         p = tmp_path / name
         p.mkdir(parents=True, exist_ok=True)
         yield p
+
+
+def ensure_docker_bridge() -> None:
+    """Put back the engine's default bridge when it vanished from the host.
+
+    A second ``dockerd`` started with ``--bridge=none`` on this machine (a benchmark's private engine, say)
+    deletes ``docker0``; the shared engine then cannot start any container until it is back. That is
+    the machine's state, not devenv's behaviour, so the workspace tests repair it rather than fail.
+    """
+    if subprocess.run(["ip", "link", "show", "docker0"], capture_output=True).returncode == 0:
+        return
+    info = subprocess.run(
+        [
+            "docker",
+            "network",
+            "inspect",
+            "bridge",
+            "--format",
+            "{{(index .IPAM.Config 0).Gateway}}|{{(index .IPAM.Config 0).Subnet}}",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    gateway, _, subnet = info.stdout.strip().partition("|")
+    prefix = subnet.partition("/")[2] or "16"
+    address = f"{gateway or '172.17.0.1'}/{prefix}"
+    subprocess.run(["ip", "link", "add", "docker0", "type", "bridge"], capture_output=True)
+    subprocess.run(["ip", "addr", "add", address, "dev", "docker0"], capture_output=True)
+    subprocess.run(["ip", "link", "set", "docker0", "up"], capture_output=True)

@@ -106,3 +106,22 @@ def test_changed_properties() -> None:
     c = container_with({"dev.devenv.config": '{"image":"aaa","containerEnv":"bbb"}'})
     assert changed_properties(c, {"image": "aaa", "containerEnv": "ccc", "mounts": "ddd"}) == ("containerEnv", "mounts")
     assert changed_properties(container_with({}), {"image": "x"}) == ()
+
+
+def test_run_args_apply_over_the_spec_and_unknown_ones_are_named() -> None:
+    from devenv.runtime.base import PortMapping
+    from devenv.workspace.runargs import apply_run_args
+
+    base = ContainerSpec("img", env=("A=1",), user="root", cap_add=("X",))
+    spec, warnings = apply_run_args(
+        base,
+        ["--cap-add=SYS_PTRACE", "--security-opt", "seccomp=unconfined", "-e", "A=2", "--env=B=3", "--privileged",
+         "-u", "dev", "--network=host", "-v", "/h:/c:ro", "-p", "127.0.0.1:9000:80", "--memory", "1g",
+         "--device", "/dev/fuse", "--rm", "--label", "k=v"],
+    )  # fmt: skip
+    assert spec.cap_add == ("X", "SYS_PTRACE") and spec.security_opt == ("seccomp=unconfined",)
+    assert spec.env == ("A=2", "B=3") and spec.privileged and spec.user == "dev" and spec.network == "host"
+    assert spec.mounts == (MountSpec("bind", "/c", "/h", read_only=True),)
+    assert spec.ports == (PortMapping(80, 9000, "127.0.0.1", require_local_port=True),)
+    assert spec.resources.memory_bytes == 1 << 30 and spec.labels["k"] == "v"
+    assert warnings == ["runArgs: --device /dev/fuse is not supported by devenv (ignored)"]
