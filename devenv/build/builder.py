@@ -14,19 +14,23 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from devenv.build import dockerfile as df
-from devenv.build.context import Context, Selection
-from devenv.build.dockerignore import Matcher
-from devenv.build.executor import Executor, Layer, StepOutcome, StepRunner
+from devenv.build.executor import Executor, Layer, RunOutcome, RunRequest, StepOutcome, StepRunner
 from devenv.build.features import feature_steps
 from devenv.build.imageconfig import ImageConfig
-from devenv.build.plan import BaseAction, BuildPlan, StagePlan, Step, cache_key
-from devenv.build.planner import BaseImage, host_platform, plan_dockerfile, required_images
+from devenv.build.plan import BaseAction, BaseImage, BuildPlan, CopyAction, StagePlan, Step, cache_key, host_platform
 from devenv.errors import BuildError, ConfigError
 from devenv.events import NULL, Reporter
 from devenv.store.store import Image, Store
+
+if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+
+    from devenv.build.context import Context, Selection
+
+# A build with everything cached imports neither the Dockerfile parser (image configs) nor the
+# container runtime (no RUN step runs): both are imported where they are needed.
 
 
 @dataclass(frozen=True)
@@ -96,12 +100,27 @@ def default_image_name(workspace_folder: Path | None, config_path: Path, feature
 
 def _ensure_image(store: Store, ref: str, reporter: Reporter) -> Image:
     from devenv.errors import ImageNotFound
-    from devenv.store.pull import PullOptions, pull
 
     try:
         return store.image(ref)
     except ImageNotFound:
+        from devenv.store.pull import PullOptions, pull
+
         return pull(PullOptions(ref), store=store, reporter=reporter)
+
+
+class _LazyRunner:
+    """The embedded runtime, started only when a RUN step really runs."""
+
+    def __init__(self) -> None:
+        self._runner: StepRunner | None = None
+
+    def run(self, request: RunRequest, reporter: Reporter) -> AbstractContextManager[RunOutcome]:
+        if self._runner is None:
+            from devenv.build.runner import EmbeddedRunner
+
+            self._runner = EmbeddedRunner()
+        return self._runner.run(request, reporter)
 
 
 def _base_image(store: Store, ref: str, reporter: Reporter) -> BaseImage:
@@ -135,6 +154,11 @@ def _dockerfile_plan(store: Store, loaded: Any, reporter: Reporter) -> tuple[Bui
         raise ConfigError(
             f"the Dockerfile {dockerfile_path} does not exist", path=loaded.config_path, pointer="build.dockerfile"
         ) from None
+    from devenv.build import dockerfile as df
+    from devenv.build.context import Context
+    from devenv.build.dockerignore import Matcher
+    from devenv.build.planner import plan_dockerfile, required_images
+
     shown = os.path.relpath(dockerfile_path, loaded.workspace_folder or folder)
     parsed = df.parse(text, path=shown)
     args = {k: str(v) for k, v in (build.args or {}).items()}
@@ -244,11 +268,79 @@ def _oci_layer_type(media_type: str) -> str:
     return mt.layer_media_type(mt.layer_compression(media_type) or "")
 
 
+def _base_refs(plan: BuildPlan) -> set[str]:
+    refs = set()
+    for stage in plan.stages:
+        for step in stage.steps:
+            action = step.action
+            if isinstance(action, BaseAction) and action.stage < 0 and action.ref != "scratch":
+                refs.add(action.ref)
+            elif isinstance(action, CopyAction):
+                refs.update(src.image for src in action.sources if src.kind == "image" and src.image)
+    return refs
+
+
+def _write_stamp(
+    opts: BuildOptions,
+    loaded: Any,
+    plan: BuildPlan,
+    resolution: Any,
+    store: Store,
+    image: Image,
+    names: Sequence[str],
+    started_ns: int,
+) -> None:
+    """Let the next ``devenv build`` of the same inputs answer without loading the builder (see stamp)."""
+    from devenv.build import stamp
+    from devenv.features.lockfile import lockfile_path
+    from devenv.paths import data_root
+
+    config_text = loaded.config_path.read_text(encoding="utf-8")
+    remote = any(
+        isinstance(s.action, CopyAction) and any(x.kind == "url" for x in s.action.sources)
+        for st in plan.stages
+        for s in st.steps
+    )
+    if remote or opts.no_lockfile or opts.additional_features or "containerWorkspaceFolder" in config_text:
+        return
+    files = [str(loaded.config_path), str(lockfile_path(loaded.config_path))]
+    if opts.config is None:
+        folder = str(loaded.workspace_folder or loaded.config_path.parent)
+        files += [os.path.join(folder, ".devcontainer"), os.path.join(folder, ".devcontainer.json")]
+        files.append(os.path.join(folder, ".devcontainer", "devcontainer.json"))
+    trees = [str(f.folder) for f in resolution.fetched.values() if f.ref.kind == "local"]
+    build_cfg = loaded.config.build
+    if loaded.config.kind == "dockerfile" and build_cfg is not None:
+        dockerfile = (loaded.config_folder / build_cfg.dockerfile).resolve()
+        files += [str(dockerfile), f"{dockerfile}.dockerignore"]
+        trees.append(str((loaded.config_folder / (build_cfg.context or ".")).resolve()))
+    records = {}
+    for ref in _base_refs(plan):
+        record = store.find_record(ref)
+        records[record.name] = record.target.digest
+    for name in names:
+        record = store.find_record(name)
+        records[record.name] = record.target.digest
+    stamp.capture(
+        data_root=str(data_root()),
+        stamp_key=stamp.key(os.getcwd(), opts.workspace_folder, opts.config, opts.image_names, opts.frozen_lockfile),
+        files=files,
+        trees=trees,
+        env_names=stamp.referenced_env(config_text),
+        records=records,
+        result={"imageName": list(names), "image": image.id, "digest": image.digest},
+        started_ns=started_ns,
+    )
+
+
 def build(opts: BuildOptions, *, reporter: Reporter = NULL, runner: StepRunner | None = None) -> BuildResult:
+    import time
+
     from devenv.config import config_metadata_entry, parse_metadata_label
     from devenv.config.load import load
     from devenv.features.resolve import resolve_features
 
+    started_ns = time.time_ns()
     loaded = load(opts.workspace_folder, opts.config)
     cfg = loaded.config
     store = Store()
@@ -291,9 +383,7 @@ def build(opts: BuildOptions, *, reporter: Reporter = NULL, runner: StepRunner |
         default_image_name(loaded.workspace_folder, loaded.config_path, bool(resolution.steps)),
     )
     if runner is None:
-        from devenv.build.runner import EmbeddedRunner
-
-        runner = EmbeddedRunner()
+        runner = _LazyRunner()
     executor = Executor(
         store,
         runner,
@@ -312,4 +402,10 @@ def build(opts: BuildOptions, *, reporter: Reporter = NULL, runner: StepRunner |
 
         for name in names:
             push(PushOptions(name), store=store, reporter=reporter)
+    from devenv.errors import DevenvError
+
+    try:
+        _write_stamp(opts, loaded, plan, resolution, store, image, names, started_ns)
+    except (OSError, DevenvError) as exc:  # only the next build's shortcut is lost
+        reporter.event("build.stamp", error=str(exc), message=f"(could not record the build's inputs: {exc})")
     return BuildResult(tuple(names), image.id, image.digest, tuple(executor.outcomes), plan)

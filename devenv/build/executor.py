@@ -13,17 +13,14 @@ import contextlib
 import hashlib
 import os
 import stat
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from devenv.build import rootfs
 from devenv.build.cache import BuildCache, CachedLayer, CacheRecord
-from devenv.build.copying import copy_entries
 from devenv.build.explain import Reason, explain
 from devenv.build.plan import (
     BaseAction,
@@ -39,8 +36,10 @@ from devenv.events import NULL, Reporter
 from devenv.oci import mediatypes as mt
 from devenv.oci.manifest import diff_ids_to_chain_ids
 from devenv.paths import data_root
-from devenv.snapshots.diff import FileEntry
 from devenv.store.store import Store
+
+if TYPE_CHECKING:
+    from devenv.snapshots.diff import FileEntry
 
 OUTPUT_TAIL_LINES = 30
 
@@ -250,6 +249,10 @@ class Executor:
         return Layer(d.media_type, d.digest, d.size, new.diff_id, new.chain_id, step.history)
 
     def _run_step(self, step: Step, state: StageState) -> Layer | None:
+        from devenv.build import rootfs
+        from devenv.build.copying import copy_entries
+        from devenv.snapshots.diff import FileEntry
+
         action = step.action
         parent_chain = state.layers[-1].chain_id if state.layers else ""
         if isinstance(action, RunAction):
@@ -276,6 +279,8 @@ class Executor:
 
     @contextlib.contextmanager
     def _views(self, action: CopyAction) -> Iterator[dict[str, Path]]:
+        from devenv.build import rootfs
+
         with contextlib.ExitStack() as stack:
             views: dict[str, Path] = {}
             for src in action.sources:
@@ -288,6 +293,8 @@ class Executor:
             yield views
 
     def _run(self, step: Step, action: RunAction, state: StageState, parent_chain: str) -> Layer | None:
+        import tempfile
+
         if self.runner is None:
             raise BuildError(f"{step.id}: RUN needs a container runtime, and none is available")
         with tempfile.TemporaryDirectory(prefix="run-", dir=_tmp()) as tmp:

@@ -15,10 +15,27 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 
 from devenv.build.context import Entry
 from devenv.build.imageconfig import ImageConfig
+
+
+@dataclass(frozen=True)
+class BaseImage:
+    """An image a stage starts FROM, as the planner needs it."""
+
+    ref: str
+    digest: str  # manifest digest
+    config: ImageConfig
+
+
+def host_platform() -> str:
+    machine = os.uname().machine.lower()
+    arch = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(machine, machine)
+    return f"linux/{arch}"
+
 
 KEY_VERSION = "devenv-build-v1"
 Inputs = tuple[tuple[str, str], ...]

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import platform as _platform
 import posixpath
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Protocol
 
 from devenv.build import dockerfile as df
@@ -23,6 +22,7 @@ from devenv.build.imageconfig import ImageConfig
 from devenv.build.lexer import DockerfileError, parse_heredoc
 from devenv.build.plan import (
     BaseAction,
+    BaseImage,
     BuildPlan,
     CacheMount,
     CopyAction,
@@ -34,18 +34,12 @@ from devenv.build.plan import (
     StagePlan,
     Step,
     cache_key,
+    host_platform,
 )
 from devenv.build.shell_words import ExpansionError, Lexer
 from devenv.errors import BuildError
 
 SCRATCH = "scratch"
-
-
-@dataclass(frozen=True)
-class BaseImage:
-    ref: str
-    digest: str  # manifest digest
-    config: ImageConfig
 
 
 class PlanInputs(Protocol):
@@ -54,12 +48,6 @@ class PlanInputs(Protocol):
     def fetch_url(self, url: str, checksum: str | None) -> tuple[str, str]:
         """Download ``url``; returns (local path, sha256 digest)."""
         ...
-
-
-def host_platform() -> str:
-    machine = _platform.machine().lower()
-    arch = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(machine, machine)
-    return f"linux/{arch}"
 
 
 def platform_args(platform: str) -> dict[str, str]:

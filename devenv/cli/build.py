@@ -4,18 +4,9 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-
-
-def _explain_text(result: Any) -> str:
-    lines = []
-    for step in result.steps:
-        state = "cached " if step.cached else "rebuilt"
-        why = "" if step.cached or step.reason is None else f"  <- {step.reason.text()}"
-        lines.append(f"{state}  {step.id}  {step.description}{why}")
-    return "\n".join(lines)
 
 
 def register(app: typer.Typer) -> None:
@@ -45,47 +36,20 @@ def register(app: typer.Typer) -> None:
         log_format: Annotated[str | None, typer.Option("--log-format", help="text or json.")] = None,
     ) -> None:
         """Build the dev container image (Dockerfile and features) without a Docker daemon."""
-        from devenv import api
-        from devenv.build.builder import BuildOptions
-        from devenv.cli import output
-        from devenv.errors import UsageError
+        from devenv.cli.build_fast import run_build
 
-        output.set_log_format(log_format)
-        extra = None
-        if additional_features:
-            try:
-                extra = json.loads(additional_features)
-            except ValueError as exc:
-                raise UsageError(f"--additional-features is not valid JSON: {exc}") from None
-            if not isinstance(extra, dict):
-                raise UsageError("--additional-features must be a JSON object")
-        opts = BuildOptions(
+        run_build(
             workspace_folder=workspace_folder,
             config=config,
-            image_names=tuple(image_name or ()),
+            image_names=image_name or (),
             no_cache=no_cache,
             push=push,
-            additional_features=extra,
+            additional_features=additional_features,
+            explain=explain,
             frozen_lockfile=frozen_lockfile,
             no_lockfile=no_lockfile,
-            explain=explain,
+            log_format=log_format,
         )
-        result = api.build(opts, output.reporter())
-        if explain:
-            import sys
-
-            if output.settings.log_format == "json":
-                for step in result.steps:
-                    output.JsonReporter().event(
-                        "build.explain",
-                        id=step.id,
-                        step=step.description,
-                        cached=step.cached,
-                        reason=step.reason.to_json() if step.reason else None,
-                    )
-            else:
-                sys.stderr.write(_explain_text(result) + "\n")
-        output.result(result.to_json())
 
     @app.command("outdated")
     def outdated_command(

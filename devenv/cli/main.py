@@ -30,6 +30,10 @@ def _fast_path(argv: list[str]) -> int | None:
         from devenv.cli.workspace_fast import fast_up
 
         return fast_up(argv[1:])
+    if argv[:1] == ["build"]:
+        from devenv.cli.build_fast import fast_build
+
+        return fast_build(argv[1:])
     if argv[:1] == ["container"] and argv[1:2] in (["run"], ["create"], ["exec"]):
         from devenv.cli.container_fast import main as container_main
 

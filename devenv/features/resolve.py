@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from devenv.errors import ConfigError, LockfileError, RegistryError
+from devenv.errors import ConfigError, ImageError, LockfileError, RegistryError
 from devenv.events import NULL, Reporter
 from devenv.features import lockfile as lf
 from devenv.features.order import InstallStep, ResolvedFeature, install_order
@@ -145,19 +145,21 @@ class Fetcher:
         )
 
     def _oci(self, ref: FeatureRef, pinned: lf.LockEntry | None) -> FetchedFeature:
-        from devenv.store.artifacts import fetch_artifact
         from devenv.store.store import Store
 
         assert ref.oci is not None
         oci = ref.oci
-        if pinned and pinned.integrity:
-            target = f"{oci.resource}@{pinned.integrity}"
-        elif oci.digest:
-            target = f"{oci.resource}@{oci.digest}"
-        else:
-            target = f"{oci.resource}:{oci.tag or 'latest'}"
+        pin = pinned.integrity if pinned and pinned.integrity else oci.digest
+        store = Store()
+        if pin:
+            local = self._oci_in_store(ref, pin, store)
+            if local is not None:
+                return local
+        from devenv.store.artifacts import fetch_artifact
+
+        target = f"{oci.resource}@{pin}" if pin else f"{oci.resource}:{oci.tag or 'latest'}"
         try:
-            artifact = fetch_artifact(target, store=Store(), reporter=self.reporter)
+            artifact = fetch_artifact(target, store=store, reporter=self.reporter)
         except RegistryError as exc:
             raise RegistryError(
                 f"cannot fetch feature {ref.user_id}: {exc.message}",
@@ -167,16 +169,40 @@ class Fetcher:
         if not artifact.layer_paths:
             raise RegistryError(f"feature {ref.user_id}: the artifact {digest} has no layer")
         folder = _extract(artifact.layer_paths[0], artifact.manifest.layers[0].digest)
+        return self._oci_feature(ref, digest, artifact.manifest, folder)
+
+    def _oci_in_store(self, ref: FeatureRef, digest: str, store: Any) -> FetchedFeature | None:
+        """A feature pinned by digest that an earlier fetch left in the store: no registry round trip."""
+        from devenv.oci.manifest import Manifest
+
+        if not store.blobs.has(digest):
+            return None
+        try:
+            manifest = Manifest.parse(store.blobs.read_bytes(digest))
+        except (ImageError, OSError):  # not a manifest we can read: let the registry path report it
+            return None
+        if not manifest.layers:
+            return None
+        layer = manifest.layers[0].digest
+        folder = data_root() / "build" / "features" / layer.split(":", 1)[-1]
+        if not folder.is_dir():
+            if not store.blobs.has(layer):
+                return None
+            folder = _extract(store.blobs.path(layer), layer)
+        return self._oci_feature(ref, digest, manifest, folder)
+
+    def _oci_feature(self, ref: FeatureRef, digest: str, manifest: Any, folder: Path) -> FetchedFeature:
+        assert ref.oci is not None
         metadata: dict[str, Any] = {}
         if (folder / FEATURE_FILE).is_file():
             metadata = _read_json_file(folder / FEATURE_FILE)
         else:
             with contextlib.suppress(ValueError):
-                metadata = dict(json.loads(artifact.annotations.get(METADATA_ANNOTATION, "")))
+                metadata = dict(json.loads(manifest.annotations.get(METADATA_ANNOTATION, "")))
         if not metadata:
             raise ConfigError(f"feature {ref.user_id}: no {FEATURE_FILE} in the artifact and no metadata annotation")
-        resolved = f"{oci.registry}/{oci.path}@{digest}"
-        return FetchedFeature(ref, folder, metadata, digest, artifact.manifest.layers[0].digest, resolved)
+        resolved = f"{ref.oci.registry}/{ref.oci.path}@{digest}"
+        return FetchedFeature(ref, folder, metadata, digest, manifest.layers[0].digest, resolved)
 
     def _tarball(self, ref: FeatureRef, pinned: lf.LockEntry | None) -> FetchedFeature:
         import httpx
