@@ -92,9 +92,19 @@ def debian_pull(ctx: Context) -> list[Comparison]:
     engine = PrivateDockerd(ctx.scratch / "dockerd-pull").start()
     try:
 
+        def settle() -> None:
+            """Let the deletion of the previous run reach the disk, so it does not slow down the next one."""
+            os.sync()
+            time.sleep(1.0)
+
         def empty_store() -> None:
             shutil.rmtree(root, ignore_errors=True)
             root.mkdir()
+            settle()
+
+        def empty_engine() -> None:
+            engine.empty()
+            settle()
 
         def devenv_run() -> Sample:
             return run_timed([devenv, "image", "pull", ref], env={**os.environ, "DEVENV_ROOT": str(root)})
@@ -105,7 +115,7 @@ def debian_pull(ctx: Context) -> list[Comparison]:
         series = alternate(
             ctx.reps,
             {"devenv": devenv_run, "docker pull": docker_run},
-            before_each={"devenv": empty_store, "docker pull": engine.empty},
+            before_each={"devenv": empty_store, "docker pull": empty_engine},
         )
     finally:
         engine.stop()

@@ -22,9 +22,10 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 # What devenv uses at run time: netlink/iptables for networking, mmdebstrap for `devenv image bootstrap`,
-# git for workspace identity, OpenSSH client for remote hosts.
+# git for workspace identity, OpenSSH client for remote hosts, tar/gzip/zstd (isal: igzip, a 4x faster
+# gzip decompressor) for unpacking image layers.
 packages=(python3 python3-venv python3-pip iproute2 iptables mmdebstrap ca-certificates git openssh-client
-          uidmap tar gzip zstd)
+          uidmap tar gzip zstd isal)
 if [ "$with_test" = 1 ]; then
   packages+=(docker.io docker-registry skopeo busybox-static openssh-server apache2-utils psmisc procps
              nodejs npm hyperfine)

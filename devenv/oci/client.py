@@ -18,7 +18,7 @@ from devenv.oci import mediatypes as mt
 from devenv.oci.auth import Challenge, TokenCache, basic_header, fetch_token, parse_challenges, repository_scope
 from devenv.oci.credentials import Credentials, CredentialStore
 from devenv.oci.descriptor import Descriptor, sha256_digest
-from devenv.oci.hosts import HostConfig, RegistriesConfig
+from devenv.oci.hosts import HostConfig, RegistriesConfig, is_loopback
 from devenv.oci.manifest import sniff_media_type
 from devenv.oci.reference import Reference
 
@@ -130,12 +130,19 @@ class RegistryClient:
         with self._lock:
             if key in self._bases:
                 return self._bases[key]
-        candidates = (
-            [mirror] if mirror else [f"https://{hc.endpoint}"] + ([f"http://{hc.endpoint}"] if hc.allow_http else [])
-        )
+        https, http = f"https://{hc.endpoint}", f"http://{hc.endpoint}"
+        if mirror:
+            candidates = [mirror]
+        elif is_loopback(hc.endpoint):
+            # Local registries mostly speak plain HTTP (allowed on loopback): ask that first, saving a TLS
+            # handshake; a TLS port answers 400 (or hangs up) and HTTPS — verified — is used.
+            candidates = [http, https]
+        else:
+            candidates = [https] + ([http] if hc.allow_http else [])
         client = self.http(hc)
         error: Exception | None = None
-        for base in candidates:
+        for i, base in enumerate(candidates):
+            more = i + 1 < len(candidates)
             try:
                 resp = client.get(f"{base}/v2/")
             except httpx.HTTPError as exc:
@@ -143,7 +150,7 @@ class RegistryClient:
                     raise _http_failure(hc.host, exc) from None
                 error = error or exc
                 continue
-            if resp.status_code == 400 and "HTTP request to an HTTPS server" in resp.text:
+            if resp.status_code == 400 and base.startswith("http://") and more:
                 continue  # we spoke HTTP to a TLS port
             challenge = None
             if resp.status_code == 401:

@@ -29,15 +29,21 @@ from devenv.errors import StoreError
 from devenv.snapshots.unpack import OPAQUE_MARKER, OVERLAY_OPAQUE_XATTR, WHITEOUT_PREFIX, UnsafeLayer
 
 CHUNK = 1 << 20
-_DECOMPRESSORS = {"gzip": ["gzip", "-dc"], "zstd": ["zstd", "-dcq"]}
+# Decompressors in order of preference (igzip, from isa-l, inflates about 4x faster than gzip).
+_DECOMPRESSORS = {"gzip": [["igzip", "-dc"], ["gzip", "-dc"]], "zstd": [["zstd", "-dcq"]]}
+
+
+def decompressor(compression: str) -> list[str] | None:
+    for cmd in _DECOMPRESSORS.get(compression, []):
+        if shutil.which(cmd[0]) is not None:
+            return cmd
+    return None
 
 
 def available(compression: str) -> bool:
     if os.geteuid() != 0 or shutil.which("tar") is None:
         return False
-    return compression == "" or (
-        compression in _DECOMPRESSORS and shutil.which(_DECOMPRESSORS[compression][0]) is not None
-    )
+    return compression == "" or decompressor(compression) is not None
 
 
 def _tar_command(root: Path) -> list[str]:
@@ -83,9 +89,10 @@ def unpack_layer(raw: IO[bytes], compression: str, root: Path) -> str:
         )
         procs.append(("tar", tar))
         if compression:
-            dec = subprocess.Popen(
-                _DECOMPRESSORS[compression], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-            )
+            command = decompressor(compression)
+            if command is None:
+                raise StoreError(f"no {compression} decompressor installed", remedy="apt-get install gzip zstd isal")
+            dec = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
             procs.append((compression, dec))
             assert dec.stdin is not None and dec.stdout is not None
             feeder = threading.Thread(target=_feed, args=(raw, dec.stdin, errors), daemon=True)

@@ -123,19 +123,24 @@ def test_manifest_digest_must_match_what_was_asked(tmp_path: Path) -> None:
     assert data == body and desc.digest == "sha256:" + hashlib.sha256(body).hexdigest()
 
 
-def test_plain_http_fallback_only_for_loopback(tmp_path: Path) -> None:
+def test_plain_http_only_for_loopback(tmp_path: Path) -> None:
     seen: list[str] = []
 
     def handle(request: httpx.Request) -> httpx.Response:
         seen.append(str(request.url))
+        if request.url.port == 5443:  # a TLS registry on loopback: plain HTTP gets Go's 400
+            if request.url.scheme == "http":
+                return httpx.Response(400, stream=_body(b"Client sent an HTTP request to an HTTPS server.\n"))
+            return httpx.Response(200)
         if request.url.scheme == "https":
             raise httpx.ConnectError("[SSL: WRONG_VERSION_NUMBER] wrong version number")
         return httpx.Response(200)
 
     client = _client(httpx.MockTransport(handle), tmp_path)
-    client.repository(parse_reference("127.0.0.1:5000/app:1"))
-    assert seen == ["https://127.0.0.1:5000/v2/", "http://127.0.0.1:5000/v2/"]
+    assert client.repository(parse_reference("127.0.0.1:5000/app:1")).base == "http://127.0.0.1:5000"
+    assert client.repository(parse_reference("localhost:5443/app:1")).base == "https://localhost:5443"
+    assert seen == ["http://127.0.0.1:5000/v2/", "http://localhost:5443/v2/", "https://localhost:5443/v2/"]
     seen.clear()
-    with pytest.raises(RegistryError):
+    with pytest.raises(RegistryError):  # anywhere else: HTTPS only
         client.repository(parse_reference("registry.example:5000/app:1"))
     assert seen and all(u.startswith("https://") for u in seen)
