@@ -88,8 +88,9 @@ def load(state_dir: str) -> Record:
     return Record.from_dict(layout.read_json(os.path.join(state_dir, layout.RECORD)))
 
 
-def save(state_dir: str, record: Record) -> None:
-    layout.write_json(os.path.join(state_dir, layout.RECORD), record.to_dict())
+def save(state_dir: str, record: Record, *, sync: bool = True) -> None:
+    """Atomic replace; ``sync``: fsync first (a container that must survive a power loss)."""
+    layout.write_json(os.path.join(state_dir, layout.RECORD), record.to_dict(), sync=sync)
 
 
 def to_container(record: Record, st: state.State) -> Container:

@@ -183,7 +183,7 @@ class EmbeddedRuntime:
                 user=spec.user or image.user,
                 workdir=spec.workdir or image.workdir,
             )
-            records.save(d, rec)
+            records.save(d, rec, sync=False)  # rewritten (and synced) below
         try:
             self._prepare_rootfs(d, rec)
             for m in spec.mounts:
@@ -193,7 +193,7 @@ class EmbeddedRuntime:
                     if vol.anonymous:
                         rec.anonymous_volumes.append(vol.name)
             image_source.lease(cid, image)
-            records.save(d, rec)
+            records.save(d, rec, sync=not auto_remove)  # a --rm container need not survive a power loss
         except BaseException:
             with contextlib.suppress(Exception):
                 layout.remove_container_files(d, rec.anonymous_volumes, lock=True)
