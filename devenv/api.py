@@ -370,12 +370,13 @@ def get_container(id_or_name: str) -> Container:
     return container_runtime().get(id_or_name)
 
 
-def exec_in_container(id_or_name: str, spec: ExecSpec, io: ExecIO | None = None) -> int:
-    """Run a process in a running container (the caller's stdio unless ``io``); its exit code."""
+def exec_in_container(id_or_name: str, spec: ExecSpec, io: ExecIO | None = None, *, detach: bool = False) -> int:
+    """Run a process in a running container (the caller's stdio unless ``io``); its exit code.
+    ``detach``: return once it runs (its output is discarded)."""
     from devenv.paths import data_root
     from devenv.runtime.embedded import exec as exec_mod
 
-    return exec_mod.exec_command(str(data_root()), id_or_name, spec, io)  # the lean path: no runtime import
+    return exec_mod.exec_command(str(data_root()), id_or_name, spec, io, detach=detach)  # lean: no runtime import
 
 
 def container_logs(id_or_name: str, *, follow: bool = False) -> Iterator[tuple[int, float, bytes]]:

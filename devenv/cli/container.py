@@ -106,6 +106,7 @@ def exec_(
     env_file: Annotated[list[str] | None, typer.Option("--env-file", help="File of KEY=VALUE lines.")] = None,
     user: Annotated[str | None, typer.Option("--user", "-u", help="name|uid[:group|gid].")] = None,
     workdir: Annotated[str | None, typer.Option("--workdir", "-w", help="Working directory.")] = None,
+    detach: Annotated[bool, typer.Option("--detach", "-d", help="Leave it running in the background.")] = False,
 ) -> None:
     """Run a command in a running container."""
     values = {
@@ -115,6 +116,7 @@ def exec_(
         "env_file": env_file,
         "user": user,
         "workdir": workdir,
+        "detach": detach,
     }
     raise typer.Exit(do_exec(values, [container, *cmd]))
 

@@ -92,10 +92,8 @@ def do_exec(values: Mapping[str, object], positional: list[str]) -> int:
         tty=bool(values.get("tty")),
         interactive=bool(values.get("interactive")),
     )
-    if values.get("detach"):
-        raise UsageError("container exec --detach is not supported yet", remedy="run it with `nohup ... &` inside")
     try:
-        return api.exec_in_container(positional[0], spec)  # type: ignore[arg-type]
+        return api.exec_in_container(positional[0], spec, detach=bool(values.get("detach")))  # type: ignore[arg-type]
     except ExecFailed as exc:
         from devenv.cli.main import _report
 

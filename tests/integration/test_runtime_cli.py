@@ -183,3 +183,45 @@ def test_run_an_image_from_the_registry(cli: Cli, busybox_image: ImageFixture) -
     assert proc.stdout == "root:x:0:0:root:/root:/bin/sh\nroot\n"
     again = cli("container", "run", "--rm", "--network", "none", "-u", "dev", busybox_image.ref, "id", "-u")
     assert again.stdout == "1000\n"
+
+
+def test_attached_run_forwards_signals_to_the_container(bb_rootfs: Path, devenv_root: Path) -> None:
+    import signal
+
+    env = dict(os.environ, DEVENV_ROOT=str(devenv_root))
+    script = "trap 'echo got-int; exit 7' INT; echo ready; while true; do sleep 0.1; done"
+    proc = subprocess.Popen(
+        [*DEVENV, "container", "run", "--rm", "--network", "none", "--rootfs", str(bb_rootfs), "sh", "-c", script],
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline() == "ready\n"
+    proc.send_signal(signal.SIGINT)  # as Ctrl-C in a terminal: docker run's sig-proxy
+    out, _ = proc.communicate(timeout=30)
+    assert (proc.returncode, out) == (7, "got-int\n")
+
+
+def test_exec_detach_leaves_the_process_running(cli: Cli, bb_rootfs: Path) -> None:
+    cli(
+        "container",
+        "run",
+        "-d",
+        "--name",
+        "host",
+        "--network",
+        "none",
+        "--rootfs",
+        str(bb_rootfs),
+        "sleep",
+        "600",
+        check=True,
+    )
+    started = time.monotonic()
+    proc = cli("container", "exec", "-d", "host", "sh", "-c", "sleep 1; echo done > /tmp/mark; sleep 600")
+    assert proc.returncode == 0 and proc.stdout == "" and time.monotonic() - started < 10
+    wait_for(
+        lambda: cli("container", "exec", "host", "cat", "/tmp/mark").stdout == "done\n", what="the detached process"
+    )
+    assert "sleep 600" in cli("container", "exec", "host", "ps", "-o", "args").stdout

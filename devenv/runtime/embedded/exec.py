@@ -67,9 +67,11 @@ def target(state_dir: str) -> ExecTarget:
     return ExecTarget(name, st.init, [os.path.join(p, "cgroup.procs") for p in cg.paths()], cfg)
 
 
-def exec_command(data_root: str, id_or_name: str, spec: ExecSpec, io: ExecIO | None = None) -> int:
+def exec_command(
+    data_root: str, id_or_name: str, spec: ExecSpec, io: ExecIO | None = None, *, detach: bool = False
+) -> int:
     """``devenv container exec``: find the container and run ``spec`` in it."""
-    return run(target(layout.container_dir(data_root, layout.find(data_root, id_or_name))), spec, io)
+    return run(target(layout.container_dir(data_root, layout.find(data_root, id_or_name))), spec, io, detach=detach)
 
 
 def process_spec(target: ExecTarget, spec: ExecSpec) -> process.ProcessSpec:
@@ -122,8 +124,11 @@ def _fileno(stream: IO[bytes] | None, default: int) -> int | None:
         return None
 
 
-def run(target: ExecTarget, spec: ExecSpec, io: ExecIO | None = None) -> int:
-    """Run ``spec`` in the container; its exit code (128+N when killed by signal N)."""
+def run(target: ExecTarget, spec: ExecSpec, io: ExecIO | None = None, *, detach: bool = False) -> int:
+    """Run ``spec`` in the container; its exit code (128+N when killed by signal N).
+
+    ``detach`` (``exec -d``): return 0 once the process runs, its streams on /dev/null; when the caller
+    exits, the container's init adopts it."""
     io = io if io is not None else _NO_IO
     if not spec.argv:
         raise ContainerError("exec needs a command")
@@ -134,7 +139,7 @@ def run(target: ExecTarget, spec: ExecSpec, io: ExecIO | None = None) -> int:
     try:
         if not target.init.alive():
             raise ContainerError(f"container {target.name} is not running")
-        return _run(sys, target, spec, io, namespaces, own_pid_ns)
+        return _run(sys, target, spec, io, namespaces, own_pid_ns, detach)
     finally:
         for fd, _ in namespaces:
             os.close(fd)
@@ -142,7 +147,13 @@ def run(target: ExecTarget, spec: ExecSpec, io: ExecIO | None = None) -> int:
 
 
 def _run(
-    sys: Any, target: ExecTarget, spec: ExecSpec, io: ExecIO, namespaces: list[tuple[int, int]], own_pid_ns: int
+    sys: Any,
+    target: ExecTarget,
+    spec: ExecSpec,
+    io: ExecIO,
+    namespaces: list[tuple[int, int]],
+    own_pid_ns: int,
+    detach: bool = False,
 ) -> int:
     pspec = process_spec(target, spec)
     report_r, report_w = os.pipe2(os.O_CLOEXEC)
@@ -150,7 +161,9 @@ def _run(
     stdin: tuple[Any, int] | None = None  # (source, our write end)
     stdio: list[int] = []  # the child's 0, 1, 2
     pty_parent = pty_child = -1
-    if spec.tty:
+    if detach:
+        stdio = [os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)] * 3
+    elif spec.tty:
         import socket  # (imported before the child enters the container's root, where it could not be)
 
         a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -184,7 +197,7 @@ def _run(
     os.close(report_w)
     if pty_child >= 0:
         os.close(pty_child)
-    for fd in stdio:
+    for fd in set(stdio):
         os.close(fd)
     master = _receive_master(pty_parent) if spec.tty else -1
     failure = process.read_report(report_r)
@@ -195,6 +208,8 @@ def _run(
             if fd >= 0:
                 os.close(fd)
         raise ExecFailed(f"cannot exec in container {target.name}: {failure[0]}", failure[1])
+    if detach:
+        return 0
     with terminal.signal_handlers(lambda sig: _kill(child, sig)):
         if spec.tty:
             in_fd = _fileno(io.stdin, 0)
