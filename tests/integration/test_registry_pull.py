@@ -26,7 +26,14 @@ from tests.support.registry import Registry
 pytestmark = pytest.mark.registry
 
 
-def test_pull_busybox_by_tag_unpacks_the_exact_rootfs(devenv_root: Path, busybox_image: ImageFixture) -> None:
+@pytest.mark.parametrize("unpacker", ["gnu-tar", "python"])
+def test_pull_busybox_by_tag_unpacks_the_exact_rootfs(
+    devenv_root: Path, busybox_image: ImageFixture, unpacker: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if unpacker == "python":  # the path taken without root or without the tools
+        from devenv.snapshots import tarunpack
+
+        monkeypatch.setattr(tarunpack, "available", lambda compression: False)
     image = pull(PullOptions(busybox_image.ref))
     assert image.name == busybox_image.ref
     assert image.diff_ids == busybox_image.layout.layer_diff_ids
