@@ -69,6 +69,10 @@ def test_pull_debian_docker_media_types(devenv_root: Path, debian_image: ImageFi
     [mount] = Store().layer_mounts(image)
     assert (Path(mount.source) / "etc/debian_version").read_text().startswith("12.")
     assert os.stat(Path(mount.source) / "dev/null").st_rdev == os.makedev(1, 3)
+    # The same image by digest (as skopeo converted it to Docker v2s2): a second name, nothing downloaded.
+    rec = RecordingReporter()
+    by_digest = pull(PullOptions(f"{debian_image.repository}@{image.digest}"), reporter=rec)
+    assert by_digest.id == image.id and "pull.progress" not in rec.kinds()
 
 
 def test_second_pull_transfers_nothing(devenv_root: Path, busybox_image: ImageFixture) -> None:
