@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import sys
 
-from devenv.cli import output
-
 
 def _fast_path(argv: list[str]) -> int | None:
     """Commands answered without importing typer. Returns an exit code, or None to go the normal way."""
@@ -42,6 +40,8 @@ def _fast_path(argv: list[str]) -> int | None:
 
 
 def _report(exc: BaseException, code: int, message: str, description: str | None = None) -> int:
+    from devenv.cli import output
+
     if output.settings.debug:
         import traceback
 
@@ -67,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import typer
 
+    from devenv.cli import output
     from devenv.cli.app import app
     from devenv.errors import DevenvError
 

@@ -125,14 +125,18 @@ def fast_up(argv: list[str]) -> int | None:
     if parsed is None:
         return None
     opts, log_format = parsed
+    from devenv.workspace.up_args import print_result, up_result
+
+    ready = None if _NOT_QUICK & {k for k, v in opts.items() if v} else _quick_ready(opts)
+    if ready is not None and log_format is None and not ready.initialize_command and not ready.post_attach:
+        print_result(up_result(ready.container_id, ready.remote_user, ready.remote_workspace_folder))
+        return 0  # the quickest path: nothing to run, nothing more to import
     from devenv.cli import main, output
     from devenv.errors import DevenvError
-    from devenv.workspace.up_args import print_result, up_result
 
     try:
         output.set_log_format(log_format)
         reporter = output.reporter()
-        ready = None if _NOT_QUICK & {k for k, v in opts.items() if v} else _quick_ready(opts)
         if ready is not None:
             if ready.initialize_command:
                 _run_initialize(ready, reporter)
@@ -209,12 +213,12 @@ def _started_stamp(st: WorkspaceState) -> str | None:
         return repr(parse_docker_time(info.get("StartedAt")) or 0.0)
     if st.runtime == "embedded":
         # The embedded runtime's state file and liveness check (stdlib-only modules, made for this path).
-        from devenv.paths import data_root
         from devenv.runtime.embedded import layout
         from devenv.runtime.embedded import state as embedded_state
+        from devenv.workspace.state import data_root
 
         try:
-            current = embedded_state.refreshed(layout.container_dir(str(data_root()), st.container_id))
+            current = embedded_state.refreshed(layout.container_dir(data_root(), st.container_id))
         except (OSError, ValueError, KeyError, TypeError):
             return None
         return repr(current.started_at or 0.0) if current.status == "running" else None

@@ -12,62 +12,105 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from devenv import paths
+if TYPE_CHECKING:
+    from pathlib import Path
 
 STATE_VERSION = 1
 
 
-@dataclass
 class WorkspaceState:
-    key: str  # ${devcontainerId} of the id labels
-    id_labels: dict[str, str]
-    workspace_folder: str  # on the host ("" when the workspace is known only by --id-label)
-    config_file: str
-    runtime: str  # "embedded" or "docker"
-    container_id: str
-    container_name: str = ""
-    created: str = ""  # the container's creation stamp (create-hook markers hold it)
-    started: str = ""  # the start the environment below was probed for
-    remote_user: str = "root"
-    remote_workspace_folder: str = ""
-    shell: str = "/bin/sh"
-    home: str = "/root"
-    env: dict[str, str] = field(default_factory=dict)  # probed user env + remoteEnv: what exec uses
-    probed_env: dict[str, str] = field(default_factory=dict)  # the userEnvProbe result alone
-    cli_remote_env: dict[str, str] = field(default_factory=dict)  # `up --remote-env`
-    container_env: dict[str, str] = field(default_factory=dict)
-    config_stamp: str = ""  # size and mtime of the config file when env was computed
-    shutdown_action: str = "stopContainer"
-    image: str = ""
-    setup_done: bool = False  # every due hook ran for `started`
-    # What a fast `up` on a ready workspace still runs (valid while config_stamp matches):
-    initialize_command: Any = None  # devcontainer.json's, as JSON
-    post_attach: list[list[Any]] = field(default_factory=list)  # [origin, command as JSON], merged order
-    version: int = STATE_VERSION
+    """A plain class, not a dataclass: this module is on the ``exec`` and ``up`` fast paths, where every
+    generated class (and the ``dataclasses``/``inspect`` import) costs start-up time."""
+
+    def __init__(
+        self,
+        key: str,  # ${devcontainerId} of the id labels
+        id_labels: dict[str, str],
+        workspace_folder: str,  # on the host ("" when the workspace is known only by --id-label)
+        config_file: str,
+        runtime: str,  # "embedded" or "docker"
+        container_id: str,
+        container_name: str = "",
+        created: str = "",  # the container's creation stamp (create-hook markers hold it)
+        started: str = "",  # the start the environment below was probed for
+        remote_user: str = "root",
+        remote_workspace_folder: str = "",
+        shell: str = "/bin/sh",
+        home: str = "/root",
+        env: dict[str, str] | None = None,  # probed user env + remoteEnv: what exec uses
+        probed_env: dict[str, str] | None = None,  # the userEnvProbe result alone
+        cli_remote_env: dict[str, str] | None = None,  # `up --remote-env`
+        container_env: dict[str, str] | None = None,
+        config_stamp: str = "",  # size and mtime of the config file when env was computed
+        shutdown_action: str = "stopContainer",
+        image: str = "",
+        setup_done: bool = False,  # every due hook ran for `started`
+        # What a quick `up` on a ready workspace still runs (valid while config_stamp matches):
+        initialize_command: Any = None,  # devcontainer.json's, as JSON
+        post_attach: list[list[Any]] | None = None,  # [origin, command as JSON], merged order
+        version: int = STATE_VERSION,
+    ) -> None:
+        self.key = key
+        self.id_labels = id_labels
+        self.workspace_folder = workspace_folder
+        self.config_file = config_file
+        self.runtime = runtime
+        self.container_id = container_id
+        self.container_name = container_name
+        self.created = created
+        self.started = started
+        self.remote_user = remote_user
+        self.remote_workspace_folder = remote_workspace_folder
+        self.shell = shell
+        self.home = home
+        self.env = env or {}
+        self.probed_env = probed_env or {}
+        self.cli_remote_env = cli_remote_env or {}
+        self.container_env = container_env or {}
+        self.config_stamp = config_stamp
+        self.shutdown_action = shutdown_action
+        self.image = image
+        self.setup_done = setup_done
+        self.initialize_command = initialize_command
+        self.post_attach = post_attach or []
+        self.version = version
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return dict(vars(self))
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> WorkspaceState:
-        known = {f for f in cls.__dataclass_fields__}
+        import inspect
+
+        known = set(inspect.signature(cls.__init__).parameters) - {"self"}
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
-def workspaces_dir() -> Path:
-    return paths.data_root() / "workspaces"
+def data_root() -> str:
+    """:func:`devenv.paths.data_root` as a string, without importing pathlib (a unit test keeps them equal)."""
+    env = os.environ.get("DEVENV_ROOT")
+    if env:
+        return env
+    if os.geteuid() == 0:
+        return "/var/lib/devenv"
+    xdg = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return os.path.join(xdg, "devenv")
 
 
-def state_dir(key: str) -> Path:
-    return workspaces_dir() / key
+def workspaces_dir() -> str:
+    return os.path.join(data_root(), "workspaces")
+
+
+def state_dir(key: str) -> str:
+    return os.path.join(workspaces_dir(), key)
 
 
 def lock_path(key: str) -> Path:
-    return state_dir(key) / "lock"
+    from pathlib import Path
+
+    return Path(state_dir(key)) / "lock"
 
 
 def config_stamp(config_file: str) -> str:
@@ -80,7 +123,7 @@ def config_stamp(config_file: str) -> str:
 
 def load(key: str) -> WorkspaceState | None:
     try:
-        with open(state_dir(key) / "state.json", encoding="utf-8") as f:
+        with open(os.path.join(state_dir(key), "state.json"), encoding="utf-8") as f:
             data = json.load(f)
     except (OSError, ValueError):
         return None
@@ -93,14 +136,16 @@ def load(key: str) -> WorkspaceState | None:
 
 
 def save(state: WorkspaceState) -> None:
+    from pathlib import Path
+
     from devenv.fsutil import atomic_write_json
 
-    atomic_write_json(state_dir(state.key) / "state.json", state.to_json(), mode=0o600)
+    atomic_write_json(Path(state_dir(state.key)) / "state.json", state.to_json(), mode=0o600)
 
 
 def forget(key: str) -> None:
     with contextlib.suppress(FileNotFoundError):
-        os.unlink(state_dir(key) / "state.json")
+        os.unlink(os.path.join(state_dir(key), "state.json"))
 
 
 def all_states() -> list[WorkspaceState]:

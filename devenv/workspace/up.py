@@ -341,7 +341,7 @@ def _prepare_image(
         config_file=str(loaded.config_path),
         additional_features=additional,
         inputs=image_inputs(loaded, additional),
-        cache_file=str(state.state_dir(key) / "image.json"),
+        cache_file=os.path.join(state.state_dir(key), "image.json"),
     )
     if cfg.kind not in ("image", "dockerfile"):
         raise loaded.error("image", 'the config needs "image" or "build.dockerfile"')

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from devenv.errors import UsageError
@@ -80,3 +82,27 @@ def test_workspace_key_is_the_config_packages_devcontainer_id() -> None:
 
     for labels in ({"a": "b"}, default_id_labels("/x/ü", "/x/ü/.devcontainer.json"), {"z": "1", "y": "2"}):
         assert workspace_key(labels) == devcontainer_id(labels)
+
+
+def test_state_data_root_is_the_paths_one(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from devenv import paths
+    from devenv.workspace import state
+
+    monkeypatch.setenv("DEVENV_ROOT", str(tmp_path / "r"))
+    assert state.data_root() == str(paths.data_root())
+    monkeypatch.delenv("DEVENV_ROOT")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    assert state.data_root() == str(paths.data_root())
+
+
+def test_state_round_trip(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from devenv.workspace import state
+
+    monkeypatch.setenv("DEVENV_ROOT", str(tmp_path))
+    st = state.WorkspaceState("k1", {"a": "b"}, "/w", "/w/.devcontainer.json", "docker", "cid", env={"X": "1"})
+    state.save(st)
+    loaded = state.load("k1")
+    assert loaded is not None and loaded.to_json() == st.to_json()
+    assert [s.key for s in state.all_states()] == ["k1"]
+    state.forget("k1")
+    assert state.load("k1") is None
