@@ -147,28 +147,26 @@ def _add_layer(store: Store, tar: tarfile.TarFile, layer: Descriptor, diff_id: s
 
 
 def _oci_index(images: list[tuple[str, Image]]) -> bytes:
+    """index.json: one entry per name, pointing at the platform manifest devenv has (an index pulled
+    from a registry is not complete in the store: only this machine's platform was fetched)."""
     manifests = []
     for _, image in images:
-        annotations = {}
+        entry = image.descriptor.to_json()
+        entry["mediaType"] = image.manifest.media_type
+        if image.descriptor.platform is None:
+            entry["platform"] = image.config.platform.to_json()
         ref = image.reference
         if ref is not None:
-            annotations["io.containerd.image.name"] = str(ref)
+            entry["annotations"] = {"io.containerd.image.name": str(ref)}
             if ref.tag:
-                annotations["org.opencontainers.image.ref.name"] = ref.tag
-        manifests.append(
-            {**image.target.to_json(), "annotations": annotations} if annotations else image.target.to_json()
-        )
+                entry["annotations"]["org.opencontainers.image.ref.name"] = ref.tag
+        manifests.append(entry)
     return canonical_json({"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": manifests})
 
 
-def _blob_digests(store: Store, images: list[tuple[str, Image]]) -> list[str]:
+def _blob_digests(images: list[tuple[str, Image]]) -> list[str]:
     digests: dict[str, None] = {}
     for _, image in images:
-        digests[image.target.digest] = None
-        if image.target.digest != image.digest:  # an index: keep the platform manifests we have
-            for child in store.index(image.target.digest).manifests:
-                if store.blobs.has(child.digest) and child.digest == image.digest:
-                    digests[child.digest] = None
         digests[image.digest] = None
         digests[image.id] = None
         for layer in image.layers:
@@ -180,7 +178,7 @@ def _save_oci(store: Store, images: list[tuple[str, Image]], tar: tarfile.TarFil
     _add_bytes(tar, "oci-layout", b'{"imageLayoutVersion":"1.0.0"}')
     for d in ("blobs", "blobs/sha256"):
         _add_dir(tar, d)
-    for digest in _blob_digests(store, images):
+    for digest in _blob_digests(images):
         ti = tarfile.TarInfo(f"blobs/sha256/{digest[7:]}")
         ti.size = store.blobs.size(digest)
         ti.mode = 0o644
@@ -192,7 +190,7 @@ def _save_oci(store: Store, images: list[tuple[str, Image]], tar: tarfile.TarFil
 def _save_oci_dir(store: Store, images: list[tuple[str, Image]], dest: Path) -> None:
     blobs = dest / "blobs" / "sha256"
     blobs.mkdir(parents=True, exist_ok=True)
-    for digest in _blob_digests(store, images):
+    for digest in _blob_digests(images):
         target = blobs / digest[7:]
         if not target.exists():
             shutil.copyfile(store.blobs.path(digest), target)
