@@ -47,12 +47,20 @@ def debian_rootfs(session_dir: Path) -> Path:
 
 
 @pytest.fixture
-def cli(devenv_root: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
-    def run(*args: str, check: bool = False, timeout: float = 60, input: str | None = None) -> subprocess.CompletedProcess[str]:  # fmt: skip  # noqa: E501
+def cli(devenv_root: Path) -> Iterator[Callable[..., subprocess.CompletedProcess[str]]]:
+    """Run ``devenv`` on the test's data root; the containers it leaves are removed at the end."""
+
+    def run(
+        *args: str, check: bool = False, timeout: float = 60, input: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
         env = dict(os.environ, DEVENV_ROOT=str(devenv_root))
         proc = subprocess.run([*DEVENV, *args], capture_output=True, text=True, env=env, timeout=timeout, input=input)
         if check and proc.returncode != 0:
             raise AssertionError(f"devenv {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}")
         return proc
 
-    return run
+    yield run
+    runtime = EmbeddedRuntime(devenv_root)
+    for c in runtime.list(all=True):
+        with contextlib.suppress(Exception):
+            runtime.remove(c.id, force=True, volumes=True)

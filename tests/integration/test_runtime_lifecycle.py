@@ -237,3 +237,19 @@ def test_overlay_changes_are_the_upper_dir(rt: EmbeddedRuntime, bb_rootfs: Path)
     whiteout = (upper / "bin/vi").lstat()
     assert stat.S_ISCHR(whiteout.st_mode) and whiteout.st_rdev == 0  # overlayfs whiteout
     assert [m.source for m in changes.lower] == [str(bb_rootfs)]
+
+
+def test_a_container_whose_data_root_is_deleted_stops_instead_of_leaking(bb_rootfs: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from devenv.runtime.embedded import monitor
+
+    root = tmp_path / "doomed-root"
+    rt = EmbeddedRuntime(root)
+    c = rt.start(rt.create(rootfs_spec(bb_rootfs)).id)
+    assert c.pid
+    cg = cgroups.ContainerCgroup(cgroups.detect(), "devenv", c.id)
+    time.sleep(monitor.IDLE_HANDOFF + 0.5)  # the lean monitor watches for its directory
+    shutil.rmtree(root)
+    wait_for(lambda: not cg.exists(), timeout=monitor.ORPHAN_CHECK + 10, what="the orphan to stop and clean up")
+    assert state.start_time(c.pid) is None

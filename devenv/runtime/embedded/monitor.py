@@ -26,6 +26,7 @@ from typing import Any, NoReturn
 from devenv.runtime.embedded import stream
 
 IDLE_HANDOFF = 1.0  # seconds a container runs before its supervisor sheds the start-up code
+ORPHAN_CHECK = 5.0  # how often a running container checks that its record still exists
 _BOOT = "import sys; sys.path.insert(0, sys.argv[1]); from devenv.runtime.embedded.monitor import main_handoff; main_handoff()"  # noqa: E501
 
 
@@ -143,6 +144,7 @@ class Monitor:
         deadline = None if handoff_after is None else time.monotonic() + period
         init_done = False
         drain_until = 0.0
+        next_check = time.monotonic() + ORPHAN_CHECK
         try:
             while self.outputs or not init_done:
                 if init_done:
@@ -152,8 +154,11 @@ class Monitor:
                 elif deadline is not None:
                     timeout = max(0.0, deadline - time.monotonic())
                 else:
-                    timeout = None
+                    timeout = max(0.0, next_check - time.monotonic())
                 events = self.selector.select(timeout)
+                if deadline is None and not init_done and time.monotonic() >= next_check:
+                    self._check_orphan()
+                    next_check = time.monotonic() + ORPHAN_CHECK
                 if not events and not init_done and deadline is not None and time.monotonic() >= deadline:
                     if self.reader.idle():
                         return True
@@ -180,6 +185,14 @@ class Monitor:
             if self.ctl is not None:
                 with contextlib.suppress(KeyError, ValueError):
                     self.selector.unregister(self.ctl)
+
+    def _check_orphan(self) -> None:
+        """A container whose directory was deleted (its data root removed under it, as a test's temporary
+        root) can never be stopped or removed by devenv again: end it, so nothing leaks."""
+        if not os.path.isdir(self.info["state_dir"]):
+            sys.stderr.write(f"the directory of container {self.info['id']} is gone: stopping it\n")
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.init_pid, 9)
 
     # -- hand-off --------------------------------------------------------------------------------
     def handoff(self) -> NoReturn:
@@ -221,7 +234,8 @@ class Monitor:
                 os.close(fd)
         cleanup(self.info)
         self.st.update(status="stopped", exit_code=code, finished_at=time.time())
-        write_state(self.info["state_dir"], self.st)
+        with contextlib.suppress(FileNotFoundError):  # (an orphan's directory is gone)
+            write_state(self.info["state_dir"], self.st)
         auto_remove(self.info)
         self.send(stream.int_frame(stream.EXIT, code))
         os._exit(0)
