@@ -99,13 +99,14 @@ def supervisor_memory(ctx: Context) -> list[Comparison]:
     ref = _image(ctx)
     env = ctx.devenv_env()
     bin_ = ctx.devenv_bin()
-    cid = subprocess.run(
-        [bin_, "container", "run", "-d", ref, "sleep", "3600"], check=True, capture_output=True, text=True, env=env
-    ).stdout.strip()
-    did = subprocess.run(
-        ["docker", "run", "-d", ref, "sleep", "3600"], check=True, capture_output=True, text=True
-    ).stdout.strip()
+    cid = did = ""
     try:
+        cid = subprocess.run(
+            [bin_, "container", "run", "-d", ref, "sleep", "3600"], check=True, capture_output=True, text=True, env=env
+        ).stdout.strip()
+        did = subprocess.run(
+            ["docker", "run", "-d", ref, "sleep", "3600"], check=True, capture_output=True, text=True
+        ).stdout.strip()
         time.sleep(3)  # idle: the supervisor has handed off to its lean monitor
         state = json.loads((ctx.devenv_root / "containers" / cid / "state.json").read_text())
         rss, pss = _memory_kib(int(state["supervisor"]["pid"]))
@@ -117,8 +118,10 @@ def supervisor_memory(ctx: Context) -> list[Comparison]:
         shim = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
         shim_rss, shim_pss = _memory_kib(shim)
     finally:
-        subprocess.run([bin_, "container", "rm", "-f", cid], capture_output=True, env=env)
-        subprocess.run(["docker", "rm", "-f", did], capture_output=True)
+        if cid:
+            subprocess.run([bin_, "container", "rm", "-f", cid], capture_output=True, env=env)
+        if did:
+            subprocess.run(["docker", "rm", "-f", did], capture_output=True)
     note = (
         f"(devenv supervisor: RSS {rss / 1024:.1f} MB, PSS {pss / 1024:.1f} MB; "
         f"Docker's containerd-shim: RSS {shim_rss / 1024:.1f} MB, PSS {shim_pss / 1024:.1f} MB)"
