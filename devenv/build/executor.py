@@ -233,14 +233,15 @@ class Executor:
     def _new_layer(
         self, step: Step, parent_chain: str, *, upper: Path | None = None, entries: list[FileEntry] | None = None
     ) -> Layer | None:
-        from devenv.store.commit import layer_from_dir, layer_from_files
+        from devenv.build.layers import commit_upper
+        from devenv.store.commit import layer_from_files
 
         history = {"created_by": step.history}
         if upper is not None:
             if not any(upper.iterdir()):
                 return None
             _prepare_for_move(upper)
-            new = layer_from_dir(self.store, upper, parent_chain, move=True, history=history)
+            new = commit_upper(self.store, upper, parent_chain, history)
         else:
             if not entries:
                 return None

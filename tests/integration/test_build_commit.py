@@ -4,14 +4,17 @@ layer): the snapshot must hold exactly what the layer tarball holds, whiteouts a
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import os
+import shutil
 import socket
 import stat
 from pathlib import Path
 
 import pytest
 
+from devenv.build import layers
 from devenv.build.builder import BuildOptions, build
 from devenv.build.executor import _prepare_for_move
 from devenv.snapshots.unpack import OVERLAY_OPAQUE_XATTR, apply_tar
@@ -44,7 +47,15 @@ def opaque_dirs(root: Path) -> set[str]:
     return out
 
 
-def test_run_snapshot_equals_its_layer(tmp_path: Path, devenv_root: Path, busybox_image: ImageFixture) -> None:
+@pytest.mark.parametrize("compressor", ["igzip", "none"])
+def test_run_snapshot_equals_its_layer(
+    tmp_path: Path, devenv_root: Path, busybox_image: ImageFixture, monkeypatch: pytest.MonkeyPatch, compressor: str
+) -> None:
+    """With igzip compressing in a child process, and without it (zlib in-process)."""
+    if compressor == "none":
+        monkeypatch.setattr(layers, "COMPRESSOR", ("devenv-no-such-compressor", "-1"))
+    elif shutil.which("igzip") is None:
+        pytest.skip("igzip (Debian package isal, installed by scripts/install.sh) is missing")
     proj = tmp_path / "proj"
     (proj / ".devcontainer").mkdir(parents=True)
     (proj / ".devcontainer" / "Dockerfile").write_text(f"FROM {busybox_image.ref}\nRUN {RUN}\n")
@@ -58,6 +69,8 @@ def test_run_snapshot_equals_its_layer(tmp_path: Path, devenv_root: Path, busybo
     unpacked = tmp_path / "unpacked"
     with gzip.open(store.blobs.path(image.layers[-1].digest)) as layer:
         apply_tar(layer, unpacked, "overlay")  # type: ignore[arg-type]
+    with gzip.open(store.blobs.path(image.layers[-1].digest)) as layer:
+        assert "sha256:" + hashlib.sha256(layer.read()).hexdigest() == image.diff_ids[-1]
 
     assert tree(snapshot, with_content=True) == tree(unpacked, with_content=True)
     assert opaque_dirs(snapshot) == opaque_dirs(unpacked) == {"home"}
