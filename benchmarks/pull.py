@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -58,6 +60,29 @@ class PrivateDockerd:
             time.sleep(0.3)
         raise RuntimeError("private dockerd did not start within 60 s")
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system, including reaped children) of dockerd and every process under it."""
+        if self.proc is None:
+            return 0.0
+        tick = os.sysconf("SC_CLK_TCK")
+        parents: dict[int, int] = {}
+        times: dict[int, float] = {}
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            parents[int(entry)] = int(fields[1])
+            times[int(entry)] = sum(int(x) for x in fields[11:15]) / tick
+        total, todo = 0.0, [self.proc.pid]
+        while todo:
+            pid = todo.pop()
+            total += times.get(pid, 0.0)
+            todo += [child for child, parent in parents.items() if parent == pid]
+        return total
+
     def docker(self, *args: str) -> list[str]:
         return ["docker", "-H", f"unix://{self.sock}", *args]
 
@@ -89,6 +114,7 @@ def debian_pull(ctx: Context) -> list[Comparison]:
     ref = ctx.image("debian")
     devenv = devenv_command(ctx)
     root = ctx.scratch / "pull-root"
+    cpu: dict[str, list[float]] = {"devenv": [], "docker pull": []}
     engine = PrivateDockerd(ctx.scratch / "dockerd-pull").start()
     try:
 
@@ -107,10 +133,17 @@ def debian_pull(ctx: Context) -> list[Comparison]:
             settle()
 
         def devenv_run() -> Sample:
-            return run_timed([devenv, "image", "pull", ref], env={**os.environ, "DEVENV_ROOT": str(root)})
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            sample = run_timed([devenv, "image", "pull", ref], env={**os.environ, "DEVENV_ROOT": str(root)})
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu["devenv"].append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+            return sample
 
         def docker_run() -> Sample:
-            return run_timed(engine.docker("pull", "-q", ref))
+            before = engine.cpu_seconds()
+            sample = run_timed(engine.docker("pull", "-q", ref))
+            cpu["docker pull"].append(engine.cpu_seconds() - before)
+            return sample
 
         series = alternate(
             ctx.reps,
@@ -125,6 +158,8 @@ def debian_pull(ctx: Context) -> list[Comparison]:
             series["devenv"],
             series["docker pull"],
             goal=">= 1x (at least as fast as docker pull)",
+            note=f"(CPU s, median: devenv {statistics.median(cpu['devenv']):.2f}, "
+            f"docker {statistics.median(cpu['docker pull']):.2f})",
         )
     ]
 
@@ -143,6 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     assert row.reference is not None
     print(f"docker pull:       {fmt_seconds(row.reference.median)}")
     print(f"ratio (docker / devenv): {ratio:.2f}x" if ratio else "ratio: n/a")
+    print(row.note.strip("()"))
     return 0 if ratio is not None and ratio >= 1.0 else 1
 
 
