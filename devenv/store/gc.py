@@ -84,8 +84,18 @@ def prune(store: Store, *, dry_run: bool = False, timeout: float | None = 60.0) 
                     store.snapshots.remove(chain_id)
         if not dry_run:
             store.snapshots.clean_tmp()
+            _clean_snapshot_locks(store)
             result.partials_removed = _clean_ingest(store)
     return result
+
+
+def _clean_snapshot_locks(store: Store) -> None:
+    """Lock files of unpacks: nobody unpacks while the store is locked exclusively."""
+    locks = store.snapshots.locks
+    if locks.is_dir():
+        for entry in os.scandir(locks):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(entry.path)
 
 
 def _clean_ingest(store: Store) -> int:
