@@ -11,23 +11,32 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from devenv.errors import WorkspaceError
 from devenv.workspace import state as states
 from devenv.workspace.identity import default_id_labels, parse_id_labels, workspace_key
+
+if TYPE_CHECKING:
+    from devenv.errors import WorkspaceError
+
+
+def _error(message: str, remedy: str) -> WorkspaceError:
+    from devenv.errors import WorkspaceError
+
+    return WorkspaceError(message, remedy=remedy)
+
 
 WELL_KNOWN = (".devcontainer/devcontainer.json", ".devcontainer.json")
 
 
-@dataclass(frozen=True)
 class Target:
-    """Which workspace a command means, and where in it the user is."""
+    """Which workspace a command means, and where in it the user is (a plain class: fast path)."""
 
-    workspace_folder: str
-    config_file: str
-    labels: dict[str, str]
-    subfolder: str = ""  # the cwd's path below the workspace folder, when found by walking up
+    def __init__(self, workspace_folder: str, config_file: str, labels: dict[str, str], subfolder: str = "") -> None:
+        self.workspace_folder = workspace_folder
+        self.config_file = config_file
+        self.labels = labels
+        self.subfolder = subfolder  # the cwd's path below the workspace folder, when found by walking up
 
 
 def _absolute(path: str) -> str:
@@ -66,9 +75,9 @@ def resolve_target(
                 folder, config_file, subfolder = current, found, os.path.relpath(start, current)
                 break
     if config_file is None:
-        raise WorkspaceError(
+        raise _error(
             f"no dev container config found for {start}",
-            remedy="run the command in a workspace folder, or pass --workspace-folder / --config",
+            "run the command in a workspace folder, or pass --workspace-folder / --config",
         )
     labels = parse_id_labels(id_labels) if id_labels else default_id_labels(folder, config_file)
     return Target(folder, config_file, labels, subfolder)
@@ -78,7 +87,7 @@ def load_state(target: Target) -> states.WorkspaceState:
     st = states.load(workspace_key(target.labels))
     if st is None:
         where = target.workspace_folder or ", ".join(f"{k}={v}" for k, v in target.labels.items())
-        raise WorkspaceError(f"no running workspace for {where}", remedy="start it with `devenv up` (in that folder)")
+        raise _error(f"no running workspace for {where}", "start it with `devenv up` (in that folder)")
     return st
 
 
@@ -144,7 +153,7 @@ def _docker_exec(st: states.WorkspaceState, argv: Sequence[str], env: dict[str, 
     try:
         return subprocess.call(args)
     except OSError as exc:
-        raise WorkspaceError(f"cannot run the docker CLI: {exc.strerror}", remedy="install docker (docker.io)") from exc
+        raise _error(f"cannot run the docker CLI: {exc.strerror}", "install docker (docker.io)") from exc
 
 
 def _runtime_exec(st: states.WorkspaceState, argv: Sequence[str], env: dict[str, str], workdir: str, tty: bool) -> int:
@@ -202,7 +211,7 @@ def _check_running(st: states.WorkspaceState) -> None:
     except DevenvError:
         status = None
     if status is not ContainerStatus.RUNNING:
-        raise WorkspaceError(
+        raise _error(
             f"the workspace container {st.container_name or st.container_id[:12]} is not running",
-            remedy="start it with `devenv up`",
+            "start it with `devenv up`",
         )

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from devenv.errors import UsageError
-
 LOCAL_FOLDER_LABEL = "devcontainer.local_folder"
 CONFIG_FILE_LABEL = "devcontainer.config_file"
 METADATA_LABEL = "devcontainer.metadata"
@@ -25,6 +23,8 @@ def parse_id_labels(items: Sequence[str]) -> dict[str, str]:
     for item in items:
         name, sep, value = item.partition("=")
         if not sep or not name or not value:
+            from devenv.errors import UsageError
+
             raise UsageError(
                 f"--id-label {item!r}: id-label must match <name>=<value>", remedy="e.g. --id-label project=web"
             )

@@ -82,9 +82,8 @@ class WorkspaceState:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> WorkspaceState:
-        import inspect
-
-        known = set(inspect.signature(cls.__init__).parameters) - {"self"}
+        code = cls.__init__.__code__
+        known = set(code.co_varnames[1 : code.co_argcount])
         return cls(**{k: v for k, v in data.items() if k in known})
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from devenv.errors import UsageError
-
 
 def parse_remote_env(items: tuple[str, ...]) -> dict[str, str]:
     """``--remote-env name=value`` arguments (the reference's format and error)."""
@@ -11,6 +9,8 @@ def parse_remote_env(items: tuple[str, ...]) -> dict[str, str]:
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key:
+            from devenv.errors import UsageError
+
             raise UsageError(f"--remote-env {item!r}: remote-env must match <name>=<value>")
         env[key] = value
     return env
