@@ -195,22 +195,25 @@ def _ready_workspace(values: dict[str, str], id_labels: list[str]) -> WorkspaceS
 def _started_stamp(st: WorkspaceState) -> str | None:
     """The start stamp of the workspace container when it is running, else None."""
     if st.runtime == "docker":
-        import json
-        import subprocess
+        from devenv.runtime.dockercli import inspect_state, parse_docker_time
 
-        from devenv.runtime.dockercli import parse_docker_time
+        info = inspect_state(st.container_id)
+        if info is None:
+            import json
+            import subprocess
 
-        proc = subprocess.run(
-            ["docker", "inspect", "--type", "container", "--format", "{{json .State}}", st.container_id],
-            capture_output=True,
-            stdin=subprocess.DEVNULL,
-        )
-        if proc.returncode != 0:
-            return None
-        info = json.loads(proc.stdout)
+            proc = subprocess.run(
+                ["docker", "inspect", "--type", "container", "--format", "{{json .State}}", st.container_id],
+                capture_output=True,
+                stdin=subprocess.DEVNULL,
+            )
+            if proc.returncode != 0:
+                return None
+            info = json.loads(proc.stdout)
         if info.get("Status") != "running":
             return None
-        return repr(parse_docker_time(info.get("StartedAt")) or 0.0)
+        started = info.get("StartedAt")
+        return repr(parse_docker_time(started if isinstance(started, str) else None) or 0.0)
     if st.runtime == "embedded":
         # The embedded runtime's state file and liveness check (stdlib-only modules, made for this path).
         from devenv.runtime.embedded import layout

@@ -44,3 +44,45 @@ def parse_docker_time(value: str | None) -> float | None:
         zone = rest[len(digits) :]
         text = f"{head}.{digits[:6].ljust(6, '0')}{zone}"
     return datetime.fromisoformat(text).timestamp()
+
+
+def engine_socket() -> str | None:
+    """The Docker engine's unix socket when the CLI would use it (no DOCKER_HOST elsewhere, no context)."""
+    import os
+
+    host = os.environ.get("DOCKER_HOST", "")
+    if host.startswith("unix://"):
+        return host[len("unix://") :]
+    if host or os.environ.get("DOCKER_CONTEXT"):
+        return None
+    return "/var/run/docker.sock"
+
+
+def inspect_state(container_id: str, timeout: float = 5.0) -> dict[str, object] | None:
+    """``State`` of ``docker inspect`` straight from the engine's API socket (no CLI process): the quick
+    ``up`` check. None when the socket cannot be used or the container does not exist — callers then
+    take the ordinary path."""
+    import json
+    import socket
+
+    path = engine_socket()
+    if path is None:
+        return None
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(timeout)
+            sock.connect(path)
+            sock.sendall(f"GET /containers/{container_id}/json HTTP/1.0\r\nHost: docker\r\n\r\n".encode())
+            chunks = []
+            while chunk := sock.recv(65536):
+                chunks.append(chunk)
+    except OSError:
+        return None
+    head, _, body = b"".join(chunks).partition(b"\r\n\r\n")
+    if not head.startswith(b"HTTP/1.") or head.split(b" ", 2)[1] != b"200":
+        return None
+    try:
+        state = json.loads(body).get("State")
+    except ValueError:
+        return None
+    return state if isinstance(state, dict) else None
