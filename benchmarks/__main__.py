@@ -1,8 +1,10 @@
-"""Run the benchmarks: ``python -m benchmarks [--reps N] [--only NAME ...] [--write-docs]``.
+"""Run the benchmarks: ``python -m benchmarks [--reps N] [--only NAME ...] [--write-docs] [--no-peers]``.
 
-Each ``benchmarks/bench_*.py`` module exposes ``SCENARIOS``: functions taking a :class:`Context` and
-returning :class:`~benchmarks.harness.Comparison` rows. The table is printed, saved as
-``benchmarks/results/latest.json`` and, with ``--write-docs``, written into ``docs/benchmarks.md``.
+Each ``benchmarks/bench_*.py`` module exposes ``SCENARIOS`` (run by default) and may expose ``OPTIONAL``
+(run only when named: ``--only build.commit_run_layer``): functions taking a :class:`Context` and
+returning :class:`~benchmarks.harness.Comparison` rows. The tables are printed; the raw samples are
+saved as ``benchmarks/results/last-run.json``; ``--write-docs`` writes the tables into
+``docs/benchmarks.md`` and the samples into ``benchmarks/results/latest.json`` (kept in git, together).
 """
 
 from __future__ import annotations
@@ -10,63 +12,131 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import pkgutil
+import signal
+import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
+from types import FrameType
 
-from benchmarks.context import Context
-from benchmarks.harness import REPO, Comparison, machine_description, render_markdown
+from benchmarks.context import Context, devenv_bin
+from benchmarks.harness import REPO, Comparison, Series, load_average, machine_description, render_markdown
 
 BEGIN = "<!-- benchmarks:begin -->"
 END = "<!-- benchmarks:end -->"
+# The table's order; modules not listed come after, alphabetically.
+ORDER = ["startup", "read_configuration", "workspace", "build", "container", "pull", "ports", "memory"]
+
+Scenario = Callable[[Context], list[Comparison]]
 
 
 def discover() -> list[str]:
-    pkg = Path(__file__).parent
-    return sorted(m.name for m in pkgutil.iter_modules([str(pkg)]) if m.name.startswith("bench_"))
+    """Scenario modules without their ``bench_`` prefix, in the table's order."""
+    found = [m.name[6:] for m in pkgutil.iter_modules([str(Path(__file__).parent)]) if m.name.startswith("bench_")]
+    return sorted(found, key=lambda name: (ORDER.index(name) if name in ORDER else len(ORDER), name))
+
+
+def selected(only: list[str] | None) -> list[tuple[str, Scenario]]:
+    """(module.scenario, function) to run: everything in SCENARIOS, or what ``--only`` names (a module:
+    its SCENARIOS; module.function: that function, also from OPTIONAL)."""
+    wanted = None if only is None else [n.removeprefix("bench_") for n in only]
+    out = []
+    for module_name in discover():
+        if wanted is not None and not any(n.split(".")[0] == module_name for n in wanted):
+            continue
+        module = importlib.import_module(f"benchmarks.bench_{module_name}")
+        default = list(module.SCENARIOS)
+        every = default + list(getattr(module, "OPTIONAL", []))
+        for scenario in every:
+            key = f"{module_name}.{scenario.__name__}"
+            if (wanted is None and scenario in default) or (
+                wanted is not None and (key in wanted or (module_name in wanted and scenario in default))
+            ):
+                out.append((key, scenario))
+    if wanted is not None:
+        known = {k for k, _ in out} | {k.split(".")[0] for k, _ in out}
+        unknown = [n for n in wanted if n not in known]
+        if unknown:
+            raise SystemExit(f"unknown benchmark(s): {', '.join(unknown)} (modules: {', '.join(discover())})")
+    return out
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")  # unwinds through the cleanups, like Ctrl-C
+
+
+def _version(argv: list[str], env: dict[str, str] | None = None) -> str:
+    try:
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=60, env=env).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return "not installed"
+    return out.splitlines()[0] if out else "?"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks")
-    parser.add_argument("--reps", type=int, default=5, help="repetitions per tool (default 5)")
-    parser.add_argument("--only", nargs="*", default=None, help="module names (bench_x or x) to run")
-    parser.add_argument("--write-docs", action="store_true", help="update docs/benchmarks.md with the table")
-    parser.add_argument("--no-peers", action="store_true", help="do not install/start Docker and devcontainers/cli")
+    parser.add_argument("--reps", type=int, default=5, help="timed repetitions per tool (default 5)")
+    parser.add_argument("--only", nargs="*", default=None, help="modules (workspace) or scenarios (build.cold)")
+    parser.add_argument("--write-docs", action="store_true", help="update docs/benchmarks.md and results/latest.json")
+    parser.add_argument("--no-peers", action="store_true", help="no Docker engine, no devcontainers/cli")
+    parser.add_argument("--results", type=Path, default=None, help="where to write the raw samples (JSON)")
     args = parser.parse_args(argv)
+    if args.reps < 1:
+        parser.error("--reps must be at least 1")
+    scenarios = selected(args.only)
 
-    wanted = None if args.only is None else {n if n.startswith("bench_") else f"bench_{n}" for n in args.only}
+    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGHUP, _terminate)
+    machine = machine_description()
+    load_start = load_average()
     rows: list[Comparison] = []
     with Context(reps=args.reps, peers=not args.no_peers) as ctx:
-        for name in discover():
-            if wanted is not None and name not in wanted:
-                continue
-            module = importlib.import_module(f"benchmarks.{name}")
-            for scenario in module.SCENARIOS:
-                started = time.monotonic()
-                print(f"== {name}.{scenario.__name__}", file=sys.stderr, flush=True)
-                try:
-                    rows.extend(scenario(ctx))
-                except Exception as exc:  # a broken scenario is reported, the others still run
-                    print(f"   FAILED: {exc}", file=sys.stderr)
-                    rows.append(Comparison(f"{name}.{scenario.__name__}", ctx.empty_series(), note=f"(failed: {exc})"))
-                print(f"   {time.monotonic() - started:.1f} s", file=sys.stderr)
-        machine = machine_description()
+        print(f"scratch: {ctx.scratch} (removed at the end)", file=sys.stderr, flush=True)
+        for key, scenario in scenarios:
+            started = time.monotonic()
+            print(f"== {key}", file=sys.stderr, flush=True)
+            try:
+                rows.extend(scenario(ctx))
+            except Exception as exc:  # a broken scenario is reported, the others still run
+                print(f"   FAILED: {exc}", file=sys.stderr)
+                rows.append(Comparison(key, Series("devenv"), note=f"(failed: {str(exc).splitlines()[0]})"))
+            print(f"   {time.monotonic() - started:.1f} s", file=sys.stderr, flush=True)
+        machine["load average (1/5/15 min) at start"] = load_start
+        machine["at end"] = load_average()
+        machine["devenv"] = _version([devenv_bin(), "--version"])
+        if ctx.peers and ctx.engine_started:
+            machine["Docker engine"] = ctx.engine().version()
+        if ctx.peers:
+            machine["devcontainers/cli"] = _version(["devcontainer", "--version"])
     table = render_markdown(rows, machine, args.reps)
     print(table)
-    results = REPO / "benchmarks" / "results"
-    results.mkdir(exist_ok=True)
-    (results / "latest.json").write_text(
-        json.dumps({"machine": machine, "reps": args.reps, "rows": [asdict(r) for r in rows]}, indent=2)
+    results = args.results or REPO / "benchmarks" / "results" / ("latest.json" if args.write_docs else "last-run.json")
+    results.parent.mkdir(parents=True, exist_ok=True)
+    results.write_text(
+        json.dumps({"machine": machine, "reps": args.reps, "rows": [asdict(r) for r in rows]}, indent=2) + "\n"
     )
     if args.write_docs:
         doc = REPO / "docs" / "benchmarks.md"
         text = doc.read_text()
         start, end = text.index(BEGIN) + len(BEGIN), text.index(END)
         doc.write_text(text[:start] + "\n" + table + text[end:])
-    return 0
+    failed = [r.name for r in rows if r.note.startswith("(failed")]
+    return 1 if failed else 0
+
+
+def run(argv: list[str] | None = None) -> int:
+    """``main`` for a terminal: an interruption stops cleanly (everything started is removed)."""
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    try:
+        return main(argv)
+    except KeyboardInterrupt:
+        print("interrupted: everything the benchmarks started has been stopped and removed", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run())

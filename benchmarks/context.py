@@ -1,18 +1,70 @@
-"""What scenarios share: peers (Docker engine, devcontainers/cli), the local registry and base images,
-an isolated devenv data root, and scratch space. Everything started here is stopped at the end."""
+"""What scenarios share: one way to run devenv, the peers (a private Docker engine, devcontainers/cli),
+the local registry with the test base images, an isolated devenv data root and scratch space.
+
+Everything started here is stopped and removed when the context closes — also after a failure or
+Ctrl-C: devenv's containers (which takes their network with them), the Docker engines (see
+:mod:`benchmarks.engine`), the registry, the scratch directory. Scenarios register what they create
+with :meth:`Context.on_close` or share it with :meth:`Context.shared`.
+"""
 
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
-from benchmarks.harness import Series
+from benchmarks.engine import PrivateEngine, unmount_under
+
+T = TypeVar("T")
+
+# Where scripts/install.sh puts the console script; a PATH lookup could find a shell shim (pyenv's
+# adds ~50 ms to every command) and time that too.
+INSTALLED = (Path("/opt/devenv/venv/bin/devenv"), Path("/usr/local/bin/devenv"))
+APT_TOOLS = {"dockerd": "docker.io", "docker-registry": "docker-registry", "skopeo": "skopeo",
+             "mmdebstrap": "mmdebstrap", "busybox": "busybox-static"}  # fmt: skip
+
+
+def devenv_bin() -> str:
+    for path in INSTALLED:
+        if path.exists():
+            return str(path.resolve())
+    beside = Path(sys.executable).parent / "devenv"
+    if beside.exists():
+        return str(beside)
+    raise RuntimeError("devenv is not installed: run scripts/install.sh")
+
+
+def apt_install(*tools: str) -> None:
+    """Install the Debian packages of the tools that are missing (docker.io, docker-registry, ...)."""
+    missing = sorted({APT_TOOLS[t] for t in tools if shutil.which(t) is None})
+    if missing:
+        print(f"   installing {' '.join(missing)} with apt-get", file=sys.stderr)
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", "install", "-y", "-q", *missing], check=True, capture_output=True, env=env)
+
+
+def remove_leftover_network(env: dict[str, str]) -> None:
+    """devenv removes a data root's bridge and firewall rules with its last container; if it did not,
+    say so and remove them (they belong to this run: the root is ours)."""
+    code = "from devenv.network.settings import load; print(load().bridge)"
+    found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    bridge = found.stdout.strip()
+    if not bridge or subprocess.run(["ip", "link", "show", bridge], capture_output=True).returncode != 0:
+        return
+    print(f"   devenv left its bridge {bridge} behind: removing it and its rules", file=sys.stderr)
+    for table, chain in (("filter", "FORWARD"), ("nat", "POSTROUTING")):
+        rules = subprocess.run(["iptables", "-t", table, "-S", chain], capture_output=True, text=True).stdout
+        for rule in rules.splitlines():
+            if f"devenv:{bridge}" in rule and rule.startswith("-A "):
+                subprocess.run(["iptables", "-t", table, "-D", *shlex.split(rule)[1:]], capture_output=True)
+    subprocess.run(["ip", "link", "del", bridge], capture_output=True)
 
 
 class Context:
@@ -22,64 +74,103 @@ class Context:
         self.scratch = Path(tempfile.mkdtemp(prefix="devenv-bench-"))
         self.devenv_root = self.scratch / "devenv-root"
         self.devenv_root.mkdir()
+        self._closers: list[Callable[[], None]] = []
+        self._shared: dict[str, Any] = {}
         self._registry: Any = None
-        self._dockerd: subprocess.Popen[bytes] | None = None
+        self._engine: PrivateEngine | None = None
         self._images: dict[str, str] = {}
-        self._docker_ready = False
 
     # -- lifecycle -------------------------------------------------------------------------------
     def __enter__(self) -> Context:
         return self
 
     def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+    def on_close(self, closer: Callable[[], None]) -> None:
+        """Call ``closer`` when the context closes (last registered, first called)."""
+        self._closers.append(closer)
+
+    def shared(self, key: str, factory: Callable[[], T]) -> T:
+        """One object per context for scenarios that share set-up (e.g. the workspaces)."""
+        if key not in self._shared:
+            self._shared[key] = factory()
+        value: T = self._shared[key]
+        return value
+
+    def close(self) -> None:
+        while self._closers:
+            closer = self._closers.pop()
+            try:
+                closer()
+            except Exception as exc:  # keep cleaning up
+                print(f"   cleanup failed: {exc}", file=sys.stderr)
+        self._shared.clear()
+        self.remove_devenv_containers(self.devenv_root)
+        remove_leftover_network(self.devenv_env())
         if self._registry is not None:
             self._registry.stop()
-        if self._dockerd is not None:
-            self._dockerd.terminate()
-            try:
-                self._dockerd.wait(30)
-            except subprocess.TimeoutExpired:
-                self._dockerd.kill()
+            self._registry = None
+        unmount_under(self.scratch)
         shutil.rmtree(self.scratch, ignore_errors=True)
 
-    def empty_series(self) -> Series:
-        return Series("devenv")
+    # -- devenv ----------------------------------------------------------------------------------
+    def devenv(self, *args: str) -> list[str]:
+        """The argv of a devenv command: the installed console script."""
+        return [devenv_bin(), *args]
 
-    # -- environment -----------------------------------------------------------------------------
-    def devenv_env(self, **extra: str) -> dict[str, str]:
-        """Environment for devenv commands: an isolated data root unless the scenario says otherwise."""
-        return {**os.environ, "DEVENV_ROOT": str(self.devenv_root), **extra}
+    def devenv_env(self, root: Path | None = None) -> dict[str, str]:
+        """Environment for devenv as users have it: bytecode caching on; an isolated data root; the
+        benchmark's Docker engine for ``--runtime docker`` (when it runs)."""
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        env["DEVENV_ROOT"] = str(root or self.devenv_root)
+        if self._engine is not None:
+            env.update(self._engine.env)
+        return env
 
-    def devenv_bin(self) -> str:
-        """The installed console script (not a shell shim such as pyenv's, which would be timed too)."""
-        beside = Path(sys.executable).parent / "devenv"
-        if beside.exists():
-            return str(beside)
-        found = shutil.which("devenv")
-        if found is None:
-            raise RuntimeError("devenv is not installed: run scripts/install.sh")
-        return found
+    def remove_devenv_containers(self, root: Path) -> None:
+        """Remove every container of a devenv data root (their network goes with the last one)."""
+        if not root.exists():
+            return
+        env = self.devenv_env(root)
+        listed = subprocess.run(self.devenv("container", "ls", "-aq"), capture_output=True, text=True, env=env)
+        ids = listed.stdout.split()
+        if ids:
+            subprocess.run(self.devenv("container", "rm", "-f", *ids), capture_output=True, env=env)
 
     # -- peers -----------------------------------------------------------------------------------
-    def docker(self) -> None:
-        """Make sure a Docker engine runs (docker.io from apt; dockerd started if needed)."""
-        if self._docker_ready:
-            return
+    def _need_peers(self) -> None:
         if not self.peers:
             raise RuntimeError("peers disabled (--no-peers)")
-        from tests.support.docker_engine import ensure_dockerd
 
-        if shutil.which("dockerd") is None:
-            subprocess.run(["apt-get", "install", "-y", "-q", "docker.io"], check=True, capture_output=True)
-        self._dockerd = ensure_dockerd(self.scratch / "dockerd.log")
-        self._docker_ready = True
+    @property
+    def engine_started(self) -> bool:
+        return self._engine is not None
+
+    def engine(self) -> PrivateEngine:
+        """The benchmark's Docker engine (started once; its own bridge, see benchmarks.engine)."""
+        if self._engine is None:
+            self._engine = self.fresh_engine("engine")
+        return self._engine
+
+    def fresh_engine(self, name: str) -> PrivateEngine:
+        """Another private engine (e.g. an empty one for pulls); stopped when the context closes."""
+        self._need_peers()
+        apt_install("dockerd")
+        engine = PrivateEngine(self.scratch / name)
+        self.on_close(engine.stop)
+        return engine.start()
+
+    def docker_env(self) -> dict[str, str]:
+        """Environment for the reference side: the docker CLI and devcontainers/cli on our engine."""
+        return {**os.environ, **self.engine().env}
 
     def devcontainer_cli(self) -> str:
         """The reference CLI (npm @devcontainers/cli), installed if missing."""
-        if not self.peers:
-            raise RuntimeError("peers disabled (--no-peers)")
+        self._need_peers()
         found = shutil.which("devcontainer")
         if found is None:
+            print("   installing @devcontainers/cli with npm", file=sys.stderr)
             subprocess.run(["npm", "install", "-g", "--silent", "@devcontainers/cli"], check=True, capture_output=True)
             found = shutil.which("devcontainer")
         if found is None:
@@ -90,6 +181,7 @@ class Context:
         if self._registry is None:
             from tests.support.registry import start_registry
 
+            apt_install("docker-registry")
             self._registry = start_registry(self.scratch / "registry")
         return str(self._registry.host)
 
@@ -99,6 +191,7 @@ class Context:
             return self._images[name]
         from tests.support import images
 
+        apt_install("skopeo", "busybox", "mmdebstrap")
         host = self.registry_host()
         if name == "busybox":
             layout, _ = images.busybox_layout(self.scratch / "busybox")
@@ -111,4 +204,12 @@ class Context:
         else:
             raise ValueError(f"unknown test image {name!r}")
         self._images[name] = ref
+        return ref
+
+    def pulled(self, name: str) -> str:
+        """A test image, pulled into devenv's store and into the benchmark's Docker engine (untimed)."""
+        ref = self.image(name)
+        if self.peers:
+            subprocess.run(self.engine().docker("pull", "-q", ref), check=True, capture_output=True)
+        subprocess.run(self.devenv("image", "pull", ref), check=True, capture_output=True, env=self.devenv_env())
         return ref
