@@ -337,7 +337,7 @@ def build(opts: BuildOptions, *, reporter: Reporter = NULL, runner: StepRunner |
     import time
 
     from devenv.config import config_metadata_entry, parse_metadata_label
-    from devenv.config.load import load
+    from devenv.config.loader import load
     from devenv.features.resolve import resolve_features
 
     started_ns = time.time_ns()

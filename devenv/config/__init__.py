@@ -50,12 +50,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-# ``load`` and ``locate`` are both functions and submodules: import them eagerly so that the package
-# attribute is always the function (a submodule import never rebinds it afterwards).
+# The functions ``load`` and ``locate`` live in the submodules ``loader`` and ``locator``: no submodule
+# shares a name with a function of the package (importing it would rebind the package attribute).
 from devenv.config.jsonc import Document, PathKey
 from devenv.config.jsonc import parse as parse_jsonc
-from devenv.config.load import LoadedConfig, load, load_document, loads, read_document, update_from_old_properties
-from devenv.config.locate import WorkspaceConfig, locate
+from devenv.config.loader import LoadedConfig, load, load_document, loads, read_document, update_from_old_properties
+from devenv.config.locator import WorkspaceConfig, locate
 from devenv.config.model import DevContainerConfig
 from devenv.config.substitute import (
     LocalContext,

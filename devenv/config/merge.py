@@ -24,7 +24,7 @@ from types import MappingProxyType
 from typing import Any
 
 from devenv.config import model
-from devenv.config.locate import _truthy
+from devenv.config.locator import _truthy
 
 CONFIG_PROPERTIES = (
     "onCreateCommand",

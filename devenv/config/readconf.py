@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from devenv.config.load import LoadedConfig, load
+from devenv.config.loader import LoadedConfig, load
 from devenv.config.validate import ConfigWarning
 
 

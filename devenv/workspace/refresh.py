@@ -7,7 +7,7 @@ from devenv.workspace import state as states
 
 
 def refresh_env(st: states.WorkspaceState) -> dict[str, str]:
-    from devenv.config.load import load
+    from devenv.config.loader import load
     from devenv.fsutil import LockTimeout, file_lock
     from devenv.workspace.backends import open_runtime
     from devenv.workspace.environment import remote_environment

@@ -26,7 +26,7 @@ from devenv.workspace.identity import CONFIG_LABEL, IMAGE_ENTRIES_LABEL, METADAT
 from devenv.workspace.up_args import parse_remote_env
 
 if TYPE_CHECKING:
-    from devenv.config.load import LoadedConfig
+    from devenv.config.loader import LoadedConfig
     from devenv.config.merge import MergedConfig
     from devenv.workspace.images import PreparedImage
     from devenv.workspace.session import Session
@@ -84,7 +84,7 @@ class UpResult:
 
 def load_config(opts: UpOptions) -> tuple[LoadedConfig, dict[str, str]]:
     """The config through phase 2 of substitution, and the id labels."""
-    from devenv.config.load import load
+    from devenv.config.loader import load
 
     if opts.workspace_folder is None and opts.config is None and not opts.id_labels:
         folder: str | None = os.getcwd()

@@ -99,7 +99,7 @@ def set_up(opts: SetUpOptions, reporter: Reporter = NULL) -> SetUpResult:
     data: dict[str, Any] = {}
     folder = ""
     if opts.config:
-        from devenv.config.load import load
+        from devenv.config.loader import load
 
         loaded = load(None, opts.config)
         data = dict(loaded.data)

@@ -227,3 +227,35 @@ def test_cli_flags_of_the_reference(tmp_path: Path) -> None:
         "--include-features-configuration",
     ):
         assert flag in help_text
+
+
+def test_load_and_locate_are_the_functions_after_every_submodule_is_imported() -> None:
+    """No submodule of devenv.config shares a name with a function of the package (importing such a
+    submodule would rebind the package attribute to the module). Checked in a fresh interpreter that
+    imports every devenv module first."""
+    script = (
+        "import importlib, inspect, pkgutil, sys, devenv\n"
+        "walked = pkgutil.walk_packages(devenv.__path__, 'devenv.')\n"
+        "names = [i.name for i in walked if not i.name.endswith('__main__')]\n"
+        "for name in names: importlib.import_module(name)\n"
+        "from devenv.config import load, locate\n"
+        "import devenv.config as config\n"
+        "print(len(names), inspect.isfunction(load), inspect.isfunction(locate),\n"
+        "      inspect.isfunction(config.load), inspect.isfunction(config.locate),\n"
+        "      'devenv.config.loader' in sys.modules, 'devenv.config.locator' in sys.modules)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    count, *flags = proc.stdout.split()
+    assert int(count) > 50  # every package of devenv was walked
+    assert flags == ["True"] * 6
+
+
+def test_no_config_submodule_shares_a_name_with_a_package_attribute() -> None:
+    import pkgutil
+
+    import devenv.config as config
+
+    submodules = {info.name for info in pkgutil.iter_modules(config.__path__)}
+    assert submodules & set(config.__all__) == set()
+    assert {"loader", "locator"} <= submodules

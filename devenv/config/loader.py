@@ -10,7 +10,7 @@ from typing import Any
 
 from devenv.config import jsonc, model, substitute, validate
 from devenv.config.jsonc import Document, PathKey, format_pointer
-from devenv.config.locate import WorkspaceConfig, _truthy, absolute, default_workspace, load_text, locate
+from devenv.config.locator import WorkspaceConfig, _truthy, absolute, default_workspace, load_text, locate
 from devenv.config.validate import ConfigWarning
 from devenv.errors import ConfigError
 
