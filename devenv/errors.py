@@ -27,10 +27,12 @@ and where), an optional remedy (what to do about it) and a stable exit code. Lib
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, NamedTuple
+from collections import namedtuple
 
-if TYPE_CHECKING:  # (no pathlib/dataclasses at run time: every fast CLI path imports this module)
+TYPE_CHECKING = False  # (no typing/pathlib/dataclasses at run time: every fast CLI path imports this module)
+if TYPE_CHECKING:
     from pathlib import Path
+    from typing import NamedTuple
 
 
 class DevenvError(Exception):
@@ -61,11 +63,17 @@ class UsageError(DevenvError):
     exit_code = 2
 
 
-class SourcePosition(NamedTuple):
-    """A 1-based line and column in a source file."""
+if TYPE_CHECKING:
 
-    line: int
-    col: int
+    class SourcePosition(NamedTuple):
+        """A 1-based line and column in a source file."""
+
+        line: int
+        col: int
+
+else:
+    SourcePosition = namedtuple("SourcePosition", "line col")
+    SourcePosition.__doc__ = "A 1-based line and column in a source file."
 
 
 class ConfigError(DevenvError):

@@ -10,20 +10,32 @@ lives under ``run_root()``: ``$DEVENV_RUN_ROOT``, ``/run/devenv`` for root, else
 from __future__ import annotations
 
 import os
-from pathlib import Path
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 def data_root() -> Path:
+    from pathlib import Path
+
+    return Path(data_root_str())
+
+
+def data_root_str() -> str:
+    """:func:`data_root` as a string, without importing pathlib (for the CLI's fast paths)."""
     env = os.environ.get("DEVENV_ROOT")
     if env:
-        return Path(env)
+        return env
     if os.geteuid() == 0:
-        return Path("/var/lib/devenv")
-    xdg = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(xdg) / "devenv"
+        return "/var/lib/devenv"
+    xdg = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return os.path.join(xdg, "devenv")
 
 
 def run_root() -> Path:
+    from pathlib import Path
+
     env = os.environ.get("DEVENV_RUN_ROOT")
     if env:
         return Path(env)
@@ -37,6 +49,8 @@ def run_root() -> Path:
 
 
 def cache_root() -> Path:
+    from pathlib import Path
+
     env = os.environ.get("DEVENV_CACHE")
     if env:
         return Path(env)

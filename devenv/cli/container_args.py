@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import os
 import re
-from typing import TYPE_CHECKING, Any
 
 from devenv.errors import UsageError
 
+TYPE_CHECKING = False  # (typing is not imported at run time: start-up time)
 if TYPE_CHECKING:
+    from typing import Any
+
     from devenv.runtime.base import MountSpec, PortMapping
 
 _BYTES = re.compile(r"^(\d+(?:\.\d+)?)\s*([bkmgt]?)i?b?$", re.IGNORECASE)
@@ -301,7 +303,7 @@ def run_options(values: dict[str, Any], positional: list[str]) -> Any:
         hostname=values.get("hostname"),
         labels=parse_labels(values.get("label") or []),
         mounts=tuple(mounts),
-        network=network,  # type: ignore[arg-type]  # checked above
+        network=network,  # checked above
         ports=tuple(parse_publish(p) for p in values.get("publish") or []),
         init=not values.get("no_init"),
         privileged=bool(values.get("privileged")),

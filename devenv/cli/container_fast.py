@@ -49,28 +49,34 @@ def _main(argv: list[str]) -> int | None:
 
 def do_run(opts: object, *, create_only: bool = False) -> int:
     """Run (or create) a container; the exit code of the command (attached), 0 (detached), or 125-127
-    when it could not start (as docker run)."""
-    from devenv import api
+    when it could not start (as docker run). Works on the runtime's plain records (:mod:`devenv.runtime.
+    embedded.run`): no dataclass-heavy module is imported on the way."""
     from devenv.cli import output
-    from devenv.runtime.embedded.run import RunOptions
-    from devenv.runtime.embedded.runtime import StartFailed
+    from devenv.paths import data_root_str
+    from devenv.runtime.embedded import run
+    from devenv.runtime.embedded.lifecycle import StartFailed
 
-    assert isinstance(opts, RunOptions)
+    assert isinstance(opts, run.RunOptions)
     reporter = output.reporter()
+
+    def warn(message: str) -> None:
+        reporter.event("container.warning", message=message)
+
+    root = data_root_str()
     if create_only:
-        container = api.create_container(opts, reporter)
-        output.result({"id": container.id, "name": container.name}, lambda r: str(r["id"]))
+        record = run.create_plain(root, opts, warn=warn, reporter=reporter)
+        output.result({"id": record["id"], "name": record["name"]}, lambda r: str(r["id"]))
         return 0
     try:
-        result = api.run_container(opts, reporter)
+        record, code = run.run_plain(root, opts, warn=warn, reporter=reporter)
     except StartFailed as exc:
         from devenv.cli.main import _report
 
         return _report(exc, exc.command_exit_code, exc.message, exc.render())
     if opts.detach:
-        output.result({"id": result.container.id, "name": result.container.name}, lambda r: str(r["id"]))
+        output.result({"id": record["id"], "name": record["name"]}, lambda r: str(r["id"]))
         return 0
-    return result.exit_code if result.exit_code is not None else 0
+    return code if code is not None else 0
 
 
 def do_exec(values: Mapping[str, object], positional: list[str]) -> int:

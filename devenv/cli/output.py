@@ -11,10 +11,13 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Callable
-from typing import Any, Literal
 
-LogFormat = Literal["text", "json"]
+TYPE_CHECKING = False  # (typing is not imported at run time: the fast CLI paths import this module)
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any, Literal
+
+    LogFormat = Literal["text", "json"]
 
 
 class Settings:

@@ -9,10 +9,14 @@ process holds none, but the bounding set still limits what setuid/file capabilit
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable
-from pathlib import Path
 
-from devenv.runtime.embedded.syscalls import PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, PR_CAPBSET_DROP, Syscalls
+from devenv.runtime.embedded.syscalls import PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, PR_CAPBSET_DROP
+
+TYPE_CHECKING = False  # (typing is not imported at run time: start-up time)
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from devenv.runtime.embedded.syscalls import Syscalls
 
 CAPABILITIES: dict[str, int] = {
     "CHOWN": 0,
@@ -94,7 +98,8 @@ def normalise(name: str) -> str:
 def last_cap() -> int:
     """The highest capability number this kernel knows."""
     try:
-        return int(Path("/proc/sys/kernel/cap_last_cap").read_text())
+        with open("/proc/sys/kernel/cap_last_cap") as f:
+            return int(f.read())
     except (OSError, ValueError):
         return max(CAPABILITIES.values())
 

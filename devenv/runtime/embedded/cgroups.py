@@ -15,13 +15,28 @@ import contextlib
 import os
 import signal
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, NamedTuple
+from collections import namedtuple
 
+TYPE_CHECKING = False  # (typing is not imported at run time: every start and exec use this module)
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any, NamedTuple
+
     from devenv.runtime.embedded.config import Limits
 
-Writer = Callable[[Any], list[tuple[str, str]]]
+    Writer = Callable[[Any], list[tuple[str, str]]]
+
+    class _Hierarchy(NamedTuple):
+        fstype: str  # "cgroup" (v1) or "cgroup2"
+        mountpoint: str
+        controllers: frozenset[str]  # v1: what is bound there ("name=systemd" for named ones); v2: cgroup.controllers
+
+    class _CgroupLayout(NamedTuple):
+        hierarchies: tuple[Hierarchy, ...] = ()
+
+else:
+    _Hierarchy = namedtuple("_Hierarchy", "fstype mountpoint controllers")
+    _CgroupLayout = namedtuple("_CgroupLayout", "hierarchies", defaults=((),))
 
 V1_CONTROLLERS = frozenset(
     ("cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids", "net_cls", "net_prio")
@@ -45,10 +60,8 @@ DEVICE_ALLOW = (
 )
 
 
-class Hierarchy(NamedTuple):
-    fstype: str  # "cgroup" (v1) or "cgroup2"
-    mountpoint: str
-    controllers: frozenset[str]  # v1: what is bound there ("name=systemd" for named ones); v2: cgroup.controllers
+class Hierarchy(_Hierarchy):
+    __slots__ = ()
 
     @property
     def mount_options(self) -> str:
@@ -56,8 +69,8 @@ class Hierarchy(NamedTuple):
         return "" if self.fstype == "cgroup2" else ",".join(sorted(self.controllers))
 
 
-class CgroupLayout(NamedTuple):
-    hierarchies: tuple[Hierarchy, ...] = ()
+class CgroupLayout(_CgroupLayout):
+    __slots__ = ()
 
     @property
     def unified(self) -> Hierarchy | None:

@@ -21,13 +21,15 @@ import fcntl
 import os
 import signal
 import termios
-from typing import IO, TYPE_CHECKING, Any, NoReturn
 
 from devenv.errors import ContainerError
 from devenv.runtime.embedded import cgroups, layout, process, relay, seccomp, state, terminal
 from devenv.runtime.embedded.syscalls import CLONE_NEWPID, NAMESPACE_FLAGS, real
 
+TYPE_CHECKING = False  # (typing is not imported at run time: this module is the exec hot path)
 if TYPE_CHECKING:
+    from typing import IO, Any, NoReturn
+
     from devenv.runtime.base import ExecIO, ExecSpec
 
 

@@ -21,8 +21,6 @@ import signal
 import socket
 import struct
 import termios
-from dataclasses import dataclass
-from typing import NoReturn
 
 from devenv.runtime.embedded import container_fs, netns, process
 from devenv.runtime.embedded.cgroups import ContainerCgroup
@@ -36,6 +34,10 @@ from devenv.runtime.embedded.syscalls import (
     PR_SET_DUMPABLE,
     Syscalls,
 )
+
+TYPE_CHECKING = False  # (typing is not imported at run time: start-up time)
+if TYPE_CHECKING:
+    from typing import NoReturn
 
 # Signals a process cannot meaningfully receive from someone else; everything else is forwarded.
 _NOT_FORWARDED = {
@@ -55,14 +57,22 @@ _NOT_FORWARDED = {
 FORWARDED = sorted(set(signal.valid_signals()) - _NOT_FORWARDED)
 
 
-@dataclass
 class InitFds:
-    status_w: int  # to the supervisor
-    go_r: int  # from the supervisor
-    pty_sock: int = -1  # tty: where the master of the container's pty is sent
-    stdin: int = -1  # pipes: the command's ends (-1 = /dev/null)
-    stdout: int = -1
-    stderr: int = -1
+    def __init__(
+        self,
+        status_w: int,  # to the supervisor
+        go_r: int,  # from the supervisor
+        pty_sock: int = -1,  # tty: where the master of the container's pty is sent
+        stdin: int = -1,  # pipes: the command's ends (-1 = /dev/null)
+        stdout: int = -1,
+        stderr: int = -1,
+    ) -> None:
+        self.status_w = status_w
+        self.go_r = go_r
+        self.pty_sock = pty_sock
+        self.stdin = stdin
+        self.stdout = stdout
+        self.stderr = stderr
 
 
 def _send(fd: int, obj: dict[str, object]) -> None:

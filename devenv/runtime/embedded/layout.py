@@ -26,8 +26,11 @@ import fcntl
 import json
 import os
 import time
-from collections.abc import Iterator
-from typing import Any
+
+TYPE_CHECKING = False  # (typing is not imported at run time: start-up time)
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from typing import Any
 
 RECORD = "container.json"
 

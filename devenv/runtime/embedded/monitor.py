@@ -6,6 +6,11 @@ moment, the supervisor *hands off*: it ``execve``s a fresh, lean interpreter (``
 imports only this module and :mod:`.stream`, keeping its pid, its child (the container's init) and its
 file descriptors, so that an idle container costs as little memory as possible. Everything the exit
 needs (cgroups, state, network, auto-remove) is imported only then.
+
+On exit the order is what an attached client (``run`` without ``-d``) waits for, first: the cgroup goes,
+the exit is recorded, a ``--rm`` container's files and image lease go, then the client gets EXIT;
+detaching the network (a netlink round trip or more) follows, before the supervisor itself exits
+(``stop``, ``rm`` and ``start`` wait for that).
 """
 
 from __future__ import annotations
@@ -21,9 +26,12 @@ import struct
 import sys
 import termios
 import time
-from typing import Any, NoReturn
 
 from devenv.runtime.embedded import stream
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, NoReturn
 
 IDLE_HANDOFF = 1.0  # seconds a container runs before its supervisor sheds the start-up code
 ORPHAN_CHECK = 5.0  # how often a running container checks that its record still exists
@@ -31,8 +39,9 @@ _BOOT = "import sys; sys.path.insert(0, sys.argv[1]); from devenv.runtime.embedd
 
 
 class Monitor:
-    """``info``: id, state_dir, cgroup_parent, auto_remove, anonymous_volumes, attach_network;
-    ``st``: the state.json dict (status running); ``outputs``: our read end -> STDOUT/STDERR."""
+    """``info``: id, state_dir, cgroup_parent, auto_remove, anonymous_volumes, attach_network, data_root,
+    release_lease, sys_path; ``st``: the state.json dict (status running); ``outputs``: our read end ->
+    STDOUT/STDERR."""
 
     def __init__(
         self,
@@ -44,7 +53,6 @@ class Monitor:
         stdin_w: int = -1,
         master: int = -1,
         ctl: socket.socket | None = None,
-        frames: list[tuple[int, bytes]] | None = None,
     ) -> None:
         self.info = info
         self.st = st
@@ -55,7 +63,6 @@ class Monitor:
         self.master = master
         self.ctl = ctl
         self.reader = stream.FrameReader()
-        self.early = frames or []
         self.selector = selectors.DefaultSelector()
 
     # -- client ----------------------------------------------------------------------------------
@@ -138,8 +145,6 @@ class Monitor:
             self.selector.register(fd, selectors.EVENT_READ, "out")
         if self.ctl is not None:
             self.selector.register(self.ctl, selectors.EVENT_READ, "ctl")
-        self._handle(self.early)
-        self.early = []
         period = handoff_after or 0.0
         deadline = None if handoff_after is None else time.monotonic() + period
         init_done = False
@@ -232,13 +237,23 @@ class Monitor:
         for fd in (self.master, self.stdin_w):
             if fd >= 0:
                 os.close(fd)
-        cleanup(self.info)
+        remove_cgroup(self.info)
         self.st.update(status="stopped", exit_code=code, finished_at=time.time())
         with contextlib.suppress(FileNotFoundError):  # (an orphan's directory is gone)
             write_state(self.info["state_dir"], self.st)
         auto_remove(self.info)
         self.send(stream.int_frame(stream.EXIT, code))
+        self._drop_client()
+        detach_network(self.info)
         os._exit(0)
+
+
+def extend_path(paths: list[str]) -> None:
+    """Make the starter's import path (site-packages: the network code's libraries) available to this
+    lean interpreter (``-I -S``), after what it has."""
+    for entry in paths:
+        if entry and entry not in sys.path:
+            sys.path.append(entry)
 
 
 def write_state(state_dir: str, st: dict[str, Any]) -> None:
@@ -249,27 +264,42 @@ def write_state(state_dir: str, st: dict[str, Any]) -> None:
 
 def cleanup(info: dict[str, Any]) -> None:
     """After pid 1 exited: remove the cgroup, detach the network (each failure logged, not fatal)."""
+    remove_cgroup(info)
+    detach_network(info)
+
+
+def remove_cgroup(info: dict[str, Any]) -> None:
     from devenv.runtime.embedded import cgroups
 
     try:
         cgroups.ContainerCgroup(cgroups.detect(), info["cgroup_parent"], info["id"]).remove()
     except OSError as exc:
         sys.stderr.write(f"cleanup of {info['id']}: cgroup: {exc}\n")
-    if info.get("attach_network"):
-        try:
-            from devenv.runtime.embedded import netns
 
-            netns.detach(info["id"])
-        except Exception as exc:
-            sys.stderr.write(f"cleanup of {info['id']}: network: {exc}\n")
+
+def detach_network(info: dict[str, Any]) -> None:
+    if not info.get("attach_network"):
+        return
+    try:
+        extend_path(info.get("sys_path") or [])
+        from devenv.runtime.embedded import netns
+
+        netns.detach(info["id"])
+    except Exception as exc:
+        sys.stderr.write(f"cleanup of {info['id']}: network: {exc}\n")
 
 
 def auto_remove(info: dict[str, Any]) -> None:
+    """A ``--rm`` container: its directory, anonymous volumes and image lease."""
     if not info.get("auto_remove"):
         return
     try:
         from devenv.runtime.embedded import layout
 
+        if info.get("release_lease") and info.get("data_root"):
+            from devenv.runtime.embedded import image_source
+
+            image_source.release(info["data_root"], info["release_lease"])
         layout.remove_container_files(info["state_dir"], info.get("anonymous_volumes") or [], lock=True)
     except Exception as exc:
         sys.stderr.write(f"auto-remove of {info['id']} failed: {exc}\n")

@@ -6,7 +6,8 @@ Split of work with :mod:`devenv.network`: the runtime creates the namespace (its
 what the runtime writes into the container's /etc/hosts and /etc/resolv.conf. :func:`detach` undoes it.
 
 ``loopback_up`` runs inside the container's init and uses a plain ioctl (no pyroute2 there); the rest
-imports :mod:`devenv.network` lazily, only when there is something to attach.
+imports :mod:`devenv.network` lazily, only when there is something to attach. :func:`attach` runs in
+the container's supervisor.
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ from __future__ import annotations
 import fcntl
 import socket
 import struct
-from dataclasses import dataclass, field
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 SIOCGIFFLAGS = 0x8913
 SIOCSIFFLAGS = 0x8914
@@ -30,29 +33,40 @@ def loopback_up() -> None:
         fcntl.ioctl(s.fileno(), SIOCSIFFLAGS, struct.pack("16sH14x", b"lo", flags | IFF_UP))
 
 
-@dataclass
 class NetworkInfo:
     """What the container's /etc files and ``inspect`` need from the network."""
 
-    ip_address: str | None = None
-    resolv_conf: str | None = None  # None: the runtime derives it from the host's
-    ports: list[dict[str, Any]] = field(default_factory=list)  # PortMapping fields, host ports as bound
+    def __init__(
+        self,
+        ip_address: str | None = None,
+        resolv_conf: str | None = None,  # None: the runtime derives it from the host's
+        ports: list[dict[str, Any]] | None = None,  # PortMapping fields, host ports as bound
+    ) -> None:
+        self.ip_address = ip_address
+        self.resolv_conf = resolv_conf
+        self.ports = ports if ports is not None else []
 
 
-def needs_attach(mode: str, ports: tuple[Any, ...], auto_forward: bool) -> bool:
+def needs_attach(mode: str, ports: tuple[Any, ...] | list[Any], auto_forward: bool) -> bool:
     """``bridge`` always (veth, address); ``none``/``host`` only to forward ports."""
     return mode == "bridge" or bool(ports) or auto_forward
 
 
-def attach(container_id: str, init_pid: int, spec: Any) -> NetworkInfo:
-    """Attach the container (``spec``: its ContainerSpec) whose pid 1 is ``init_pid``."""
+def attach(
+    container_id: str, init_pid: int, mode: str, ports: list[dict[str, Any]], policy: dict[str, Any]
+) -> NetworkInfo:
+    """Attach the container whose pid 1 is ``init_pid``; ``ports``/``policy``: the fields of its
+    PortMappings and PortsPolicy."""
     from dataclasses import asdict
 
     from devenv import network
+    from devenv.runtime.base import PortAttributes, PortMapping, PortsPolicy
 
-    att = network.attach(
-        container_id, init_pid, spec.network, tuple(spec.ports), policy=spec.ports_policy, spawn_forwarder=True
-    )
+    mappings = tuple(PortMapping(**p) for p in ports)
+    attrs = tuple((key, PortAttributes(**value)) for key, value in policy.get("attributes") or ())
+    other = PortAttributes(**policy["other"]) if policy.get("other") else None
+    pol = PortsPolicy(attrs, other, bool(policy.get("auto_forward")))
+    att = network.attach(container_id, init_pid, mode, mappings, policy=pol, spawn_forwarder=True)  # type: ignore[arg-type]
     return NetworkInfo(att.ip, att.resolv_conf or None, [asdict(p) for p in att.ports])
 
 

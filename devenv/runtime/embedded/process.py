@@ -15,11 +15,17 @@ import contextlib
 import errno
 import json
 import os
-from typing import NoReturn
+import warnings  # noqa: F401  # os.execvpe imports it: inside the container's root it could not be found
 
 from devenv.runtime.embedded import caps as capabilities
 from devenv.runtime.embedded import seccomp, users
-from devenv.runtime.embedded.syscalls import PR_SET_NO_NEW_PRIVS, Syscalls
+from devenv.runtime.embedded.syscalls import PR_SET_NO_NEW_PRIVS
+
+TYPE_CHECKING = False  # (typing is not imported at run time: start-up time)
+if TYPE_CHECKING:
+    from typing import NoReturn
+
+    from devenv.runtime.embedded.syscalls import Syscalls
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from devenv.runtime.base import (
     Container,
@@ -22,6 +22,9 @@ from devenv.runtime.base import (
 )
 from devenv.runtime.embedded import layout, state
 from devenv.snapshots.base import Mount
+
+if TYPE_CHECKING:
+    from devenv.runtime.embedded.specs import RecordDict
 
 
 def spec_to_dict(spec: ContainerSpec) -> dict[str, Any]:
@@ -85,7 +88,13 @@ class Record:
 
 
 def load(state_dir: str) -> Record:
-    return Record.from_dict(layout.read_json(os.path.join(state_dir, layout.RECORD)))
+    return Record.from_dict(dict(load_raw(state_dir)))
+
+
+def load_raw(state_dir: str) -> RecordDict:
+    """The record as the JSON dict :mod:`.lifecycle` works on."""
+    raw: RecordDict = layout.read_json(os.path.join(state_dir, layout.RECORD))
+    return raw
 
 
 def save(state_dir: str, record: Record, *, sync: bool = True) -> None:

@@ -13,11 +13,14 @@ import os
 import select
 import selectors
 import signal
-from typing import Any
 
 from devenv.runtime.embedded import terminal
 
-Endpoint = Any  # an int file descriptor, or an object with write()/read()
+TYPE_CHECKING = False  # (typing is not imported at run time: exec's hot path)
+if TYPE_CHECKING:
+    from typing import Any
+
+    Endpoint = Any  # an int file descriptor, or an object with write()/read()
 
 
 def _fileno(obj: Endpoint) -> int | None:

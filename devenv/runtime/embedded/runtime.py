@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import builtins
 import contextlib
-import json
 import os
 import signal
 import time
@@ -25,20 +24,11 @@ from pathlib import Path
 from devenv.errors import ContainerError, ContainerNotFound
 from devenv.events import NULL, Reporter
 from devenv.runtime.base import Container, ContainerSpec, ExecIO, ExecSpec
-from devenv.runtime.embedded import cgroups, image_source, layout, netns, plan, records, state, stream, supervisor
-from devenv.runtime.embedded import volumes as vols
-from devenv.runtime.embedded.config import RunConfig
-from devenv.runtime.embedded.names import random_name
+from devenv.runtime.embedded import cgroups, image_source, layout, lifecycle, netns, plan, records, specs, state, stream
+from devenv.runtime.embedded.lifecycle import StartFailed, default_driver
 from devenv.snapshots.base import Mount
 
-
-class StartFailed(ContainerError):
-    """The container's process could not be started; ``command_exit_code`` is what ``run`` exits with
-    (126: cannot be run, 127: not found, 125: the runtime failed), as Docker."""
-
-    def __init__(self, message: str, command_exit_code: int, **kw: str | None) -> None:
-        super().__init__(message, **kw)
-        self.command_exit_code = command_exit_code
+__all__ = ["EmbeddedRuntime", "RootfsChanges", "StartFailed", "default_driver"]
 
 
 @dataclass(frozen=True)
@@ -53,17 +43,6 @@ class RootfsChanges:
     driver: str
     upper: Mount
     lower: tuple[Mount, ...]
-
-
-def default_driver() -> str:
-    forced = os.environ.get("DEVENV_ROOTFS_DRIVER", "")
-    if forced in ("overlay", "copy"):
-        return forced
-    try:
-        with open("/proc/filesystems") as f:
-            return "overlay" if "\toverlay\n" in f.read() else "copy"
-    except OSError:
-        return "copy"
 
 
 class EmbeddedRuntime:
@@ -125,6 +104,9 @@ class EmbeddedRuntime:
         return sorted(found, key=lambda c: c.created, reverse=True)
 
     # -- create --------------------------------------------------------------------------------------
+    def _warn(self, message: str) -> None:
+        self.reporter.event("container.warning", message=message)
+
     def create(
         self,
         spec: ContainerSpec,
@@ -139,90 +121,28 @@ class EmbeddedRuntime:
         ``tty``/``stdin_open``: the main process gets a terminal / an open stdin (an attached client
         feeds it); ``auto_remove``: removed once it exits (``--rm``); ``image``: already resolved.
         """
+        raw = specs.from_spec(spec)
         try:
-            for warning in plan.validate(spec):
-                self.reporter.event("container.warning", message=warning)
+            plan.validate(raw)  # before the image is pulled (warnings come from lifecycle.create)
             if spec.rootfs:
                 image = image_source.ResolvedImage(
                     image_source.lower_dirs(spec.rootfs), labels=dict(image.labels) if image else {}
                 )
             elif image is None:
-                image = image_source.from_store(spec.image, reporter=self.reporter)
+                image = image_source.resolve(self.root, spec.image, reporter=self.reporter)
         except (plan.SpecError, image_source.RootfsError) as exc:
             raise ContainerError(str(exc)) from None
-        argv = list(spec.command) or [*image.entrypoint, *image.cmd]
-        if not argv:
-            raise ContainerError(
-                f"no command given and the image {spec.image} has none", remedy="give a command after the image"
-            )
-        cid = os.urandom(32).hex()
-        d = self.state_dir(cid)
-        with layout.locked(os.path.join(layout.containers_dir(self.root), ".lock")):
-            name = spec.name or self._free_name()
-            if spec.name is not None and self._name_taken(spec.name):
-                raise ContainerError(
-                    f"the container name {spec.name!r} is already in use",
-                    remedy=f"remove it first (devenv container rm {spec.name}) or choose another name",
-                )
-            os.makedirs(d, mode=0o711)
-            # The record goes first (with the name taken) so that a concurrent create sees the name.
-            rec = records.Record(
-                id=cid,
-                name=name,
-                created=time.time(),
-                spec=spec,
-                image_id=image.image_id,
-                rootfs_driver=self.rootfs_driver,
-                lower=image.lower,
-                auto_remove=auto_remove,
-                hostname=spec.hostname or cid[:12],
-                tty=tty,
-                stdin_open=stdin_open,
-                argv=argv,
-                env=[*image.env, *spec.env],
-                user=spec.user or image.user,
-                workdir=spec.workdir or image.workdir,
-            )
-            records.save(d, rec, sync=False)  # rewritten (and synced) below
-        try:
-            self._prepare_rootfs(d, rec)
-            for m in spec.mounts:
-                if m.type == "volume":
-                    vol = vols.ensure(self.root, m.source)
-                    rec.volumes[m.target] = vol.name
-                    if vol.anonymous:
-                        rec.anonymous_volumes.append(vol.name)
-            image_source.lease(cid, image)
-            records.save(d, rec, sync=not auto_remove)  # a --rm container need not survive a power loss
-        except BaseException:
-            with contextlib.suppress(Exception):
-                layout.remove_container_files(d, rec.anonymous_volumes, lock=True)
-            raise
-        return records.to_container(rec, state.State())
-
-    def _name_taken(self, name: str) -> bool:
-        try:
-            self._resolve(name)
-        except ContainerNotFound:
-            return False
-        return True
-
-    def _free_name(self) -> str:
-        while True:
-            name = random_name()
-            if not self._name_taken(name):
-                return name
-
-    def _prepare_rootfs(self, d: str, rec: records.Record) -> None:
-        os.mkdir(os.path.join(d, "rootfs"), 0o755)
-        if rec.rootfs_driver == "overlay":
-            os.mkdir(os.path.join(d, "upper"), 0o755)
-            os.mkdir(os.path.join(d, "work"), 0o700)
-            return
-        from devenv.snapshots.snapshotter import flatten_layer
-
-        for lower in rec.lower:
-            flatten_layer(Path(lower), Path(d) / "rootfs")
+        record = lifecycle.create(
+            self.root,
+            raw,
+            image,
+            tty=tty,
+            stdin_open=stdin_open,
+            auto_remove=auto_remove,
+            driver=self.rootfs_driver,
+            warn=self._warn,
+        )
+        return records.to_container(records.Record.from_dict(dict(record)), state.State())
 
     # -- start ---------------------------------------------------------------------------------------
     def start(self, container_id: str) -> Container:
@@ -239,113 +159,15 @@ class EmbeddedRuntime:
     def _start(
         self, id_or_name: str, *, attach: bool, tty_size: tuple[int, int] | None = None
     ) -> tuple[Container, stream.Channel | None]:
-        cid = self._resolve(id_or_name)
-        d = self.state_dir(cid)
-        with layout.locked(layout.lock_path(d)):
-            rec, st = self._load(cid)
-            if st.running():
-                if attach:
-                    raise ContainerError(f"container {rec.name} is already running")
-                return records.to_container(rec, st), None
-            self._wait_supervisor_gone(st)
-            self._cleanup_after_crash(d, rec)  # a supervisor killed or a reboot left its cgroup behind
-            cfg = self._run_config(d, rec, tty_size)
-            layout.write_text(os.path.join(d, "hostname"), rec.hostname + "\n")
-            layout.write_text(os.path.join(d, "hosts"), self._hosts_text(rec, None))
-            layout.write_text(os.path.join(d, "resolv.conf"), self._resolv_text(rec.spec.network, None))
-            with open(os.path.join(d, "run.json"), "w") as f:
-                f.write(cfg.to_json())
-            channel = stream.Channel(supervisor.spawn(cfg, self.supervisor_mode))
-            try:
-                started = self._await_start(channel, rec, d)
-            except BaseException:
-                channel.close()
-                raise
-            warnings = started.get("warnings")
-            for warning in warnings if isinstance(warnings, list) else []:
-                self.reporter.event("container.warning", message=str(warning))
-            if not attach:
-                channel.close()
-            rec2, st2 = self._load(cid)
-        return records.to_container(rec2, st2), (channel if attach else None)
-
-    def _run_config(self, d: str, rec: records.Record, tty_size: tuple[int, int] | None) -> RunConfig:
-        spec = rec.spec
-        volume_paths = {}
-        for target, vname in rec.volumes.items():
-            vol = vols.get(self.root, vname)
-            volume_paths[target] = (vol.path, not any(True for _ in os.scandir(vol.path)))
-        layout_ = cgroups.detect()
-        cfg, warnings = plan.run_config(
-            container_id=rec.id,
-            name=rec.name,
-            spec=spec,
-            state_dir=d,
-            argv=rec.argv,
-            env=rec.env,
-            user=rec.user,
-            workdir=rec.workdir,
-            hostname=rec.hostname,
-            rootfs_driver=rec.rootfs_driver,
-            lower=rec.lower,
-            mounts=plan.mount_entries(spec, volume_paths),
-            device_control=layout_.device_control,
-            tty=rec.tty,
-            stdin_open=rec.stdin_open,
-            auto_remove=rec.auto_remove,
-            anonymous_volumes=rec.anonymous_volumes,
-            attach_network=netns.needs_attach(spec.network, spec.ports, spec.ports_policy.auto_forward),
-            tty_size=tty_size or (24, 80),
+        record, st, channel = lifecycle.start(
+            self.root,
+            self._resolve(id_or_name),
+            attach=attach,
+            tty_size=tty_size,
+            supervisor_mode=self.supervisor_mode,
+            warn=self._warn,
         )
-        for warning in warnings:
-            self.reporter.event("container.warning", message=warning)
-        return cfg
-
-    def _hosts_text(self, rec: records.Record, ip: str | None) -> str:
-        if rec.spec.network == "host":
-            with contextlib.suppress(OSError), open("/etc/hosts") as f:
-                return f.read()
-        return netns.hosts_file(rec.hostname, ip)
-
-    def _resolv_text(self, mode: str, from_network: str | None) -> str:
-        if from_network:
-            return from_network
-        if mode == "host":
-            with contextlib.suppress(OSError), open("/etc/resolv.conf") as f:
-                return f.read()
-        return netns.host_resolv_conf()
-
-    def _await_start(self, channel: stream.Channel, rec: records.Record, d: str) -> dict[str, object]:
-        network_error: str | None = None
-        while True:
-            frame = channel.next()
-            if frame is None:
-                raise StartFailed(
-                    f"the supervisor of container {rec.name} exited while starting it",
-                    125,
-                    detail=_tail(os.path.join(d, "supervisor.log")),
-                )
-            kind, payload = frame
-            if kind == supervisor.NETNS:
-                network_error = self._attach_network(channel, rec, d, stream.parse_int(payload))
-            elif kind == stream.STARTED:
-                started: dict[str, object] = json.loads(payload)
-                return started
-            elif kind == stream.ERROR:
-                info = json.loads(payload)
-                message = network_error or str(info.get("error"))
-                raise StartFailed(f"cannot start container {rec.name}: {message}", int(info.get("code", 125)))
-
-    def _attach_network(self, channel: stream.Channel, rec: records.Record, d: str, pid: int) -> str | None:
-        try:
-            info = netns.attach(rec.id, pid, rec.spec)
-        except Exception as exc:  # devenv.network raises NetworkError with the reason
-            channel.send(stream.json_frame(supervisor.NETWORK_DONE, {"error": str(exc)}))
-            return f"network: {exc}"
-        layout.write_text(os.path.join(d, "hosts"), self._hosts_text(rec, info.ip_address))
-        layout.write_text(os.path.join(d, "resolv.conf"), self._resolv_text(rec.spec.network, info.resolv_conf))
-        channel.send(stream.json_frame(supervisor.NETWORK_DONE, {"ip_address": info.ip_address, "ports": info.ports}))
-        return None
+        return records.to_container(records.Record.from_dict(dict(record)), st), channel
 
     # -- stop / wait ---------------------------------------------------------------------------------
     def stop(self, container_id: str, timeout: float | None = None) -> Container:
@@ -355,43 +177,21 @@ class EmbeddedRuntime:
             rec, st = self._load(cid)
             if st.running() and st.init is not None:
                 wait = rec.spec.stop_timeout if timeout is None else timeout
-                if not _signal_and_wait(st.init, plan.parse_signal(rec.spec.stop_signal), wait):
-                    _signal_and_wait(st.init, signal.SIGKILL, 30.0)
-            self._wait_supervisor_gone(st)
-            self._cleanup_after_crash(d, rec)
+                if not lifecycle.signal_and_wait(st.init, plan.parse_signal(rec.spec.stop_signal), wait):
+                    lifecycle.signal_and_wait(st.init, signal.SIGKILL, 30.0)
+            lifecycle.wait_supervisor_gone(st)
+            lifecycle.cleanup_after_crash(d, records.load_raw(d))
             rec, st = self._load(cid)
         return records.to_container(rec, st)
-
-    def _wait_supervisor_gone(self, st: state.State, timeout: float = 30.0) -> None:
-        """A supervisor whose container exited is still cleaning up; wait until it has recorded the exit."""
-        if st.supervisor is None or not st.supervisor.alive():
-            return
-        _wait_exit(st.supervisor, timeout)
-
-    def _cleanup_after_crash(self, d: str, rec: records.Record) -> None:
-        """What the supervisor does when the container exits, done here when it was killed itself."""
-        st = state.read(d)
-        if st.status != "running" or (st.init is not None and st.init.alive()):
-            return
-        cg = cgroups.ContainerCgroup(cgroups.detect(), "devenv", rec.id)
-        with contextlib.suppress(OSError):
-            cg.remove()
-        if netns.needs_attach(rec.spec.network, rec.spec.ports, rec.spec.ports_policy.auto_forward):
-            with contextlib.suppress(Exception):
-                netns.detach(rec.id)
-        st.status = "stopped"
-        st.finished_at = st.finished_at or time.time()
-        st.error = st.error or "the container's supervisor was killed; its exit code is unknown"
-        state.write(d, st)
 
     def wait(self, container_id: str, timeout: float | None = None) -> int | None:
         """Wait until the container has stopped; its exit code (None when unknown, e.g. never started)."""
         cid = self._resolve(container_id)
         d = self.state_dir(cid)
         st = state.refreshed(d)
-        if st.init is not None and st.status == "running" and not _wait_exit(st.init, timeout):
+        if st.init is not None and st.status == "running" and not lifecycle.wait_exit(st.init, timeout):
             raise ContainerError(f"container {container_id} still runs after {timeout} s")
-        self._wait_supervisor_gone(state.read(d), timeout or 30.0)
+        lifecycle.wait_supervisor_gone(state.read(d), timeout or 30.0)
         return state.refreshed(d).exit_code
 
     # -- remove --------------------------------------------------------------------------------------
@@ -406,20 +206,17 @@ class EmbeddedRuntime:
                         f"container {rec.name} is running",
                         remedy=f"stop it first (devenv container stop {rec.name}) or remove it with --force",
                     )
-                _signal_and_wait(st.init, signal.SIGKILL, 30.0)
-            self._wait_supervisor_gone(st)
-            self._cleanup_after_crash(d, rec)
+                lifecycle.signal_and_wait(st.init, signal.SIGKILL, 30.0)
+            lifecycle.wait_supervisor_gone(st)
+            raw = records.load_raw(d)
+            lifecycle.cleanup_after_crash(d, raw)
             cg = cgroups.ContainerCgroup(cgroups.detect(), "devenv", rec.id)
             if cg.exists():
                 cg.remove()
-            if netns.needs_attach(rec.spec.network, rec.spec.ports, rec.spec.ports_policy.auto_forward):
+            if lifecycle.needs_attach(raw["spec"]):
                 netns.detach(rec.id)
-            if not rec.spec.rootfs:
-                with contextlib.suppress(Exception):
-                    image_source.release(rec.id)
-            anonymous = rec.anonymous_volumes if (volumes or rec.auto_remove) else []
             try:
-                layout.remove_container_files(d, anonymous, lock=False)
+                lifecycle.remove_files(self.root, d, raw, volumes=volumes or rec.auto_remove, lock=False)
             except OSError as exc:
                 raise ContainerError(f"cannot remove container {rec.name}: {exc}") from None
 
@@ -474,47 +271,3 @@ class EmbeddedRuntime:
         if rec.rootfs_driver == "overlay":
             return RootfsChanges("overlay", Mount("bind", os.path.join(d, "upper"), ("rbind", "ro")), lower)
         return RootfsChanges("copy", Mount("bind", os.path.join(d, "rootfs"), ("rbind", "ro")), lower)
-
-
-def _signal_and_wait(ref: state.ProcessRef, sig: int, timeout: float | None) -> bool:
-    """Send ``sig`` to ``ref`` (if it is still that process) and wait for it to exit. True if it did."""
-    try:
-        pidfd = os.pidfd_open(ref.pid)
-    except ProcessLookupError:
-        return True
-    try:
-        if not ref.alive():
-            return True
-        with contextlib.suppress(ProcessLookupError):
-            signal.pidfd_send_signal(pidfd, sig)
-        return _wait_pidfd(pidfd, timeout)
-    finally:
-        os.close(pidfd)
-
-
-def _wait_exit(ref: state.ProcessRef, timeout: float | None) -> bool:
-    try:
-        pidfd = os.pidfd_open(ref.pid)
-    except ProcessLookupError:
-        return True
-    try:
-        return True if not ref.alive() else _wait_pidfd(pidfd, timeout)
-    finally:
-        os.close(pidfd)
-
-
-def _wait_pidfd(pidfd: int, timeout: float | None) -> bool:
-    import select
-
-    poller = select.poll()
-    poller.register(pidfd, select.POLLIN)
-    return bool(poller.poll(None if timeout is None else int(timeout * 1000)))
-
-
-def _tail(path: str, lines: int = 20) -> str | None:
-    try:
-        with open(path, errors="replace") as f:
-            text = f.read()[-4000:]
-    except OSError:
-        return None
-    return "\n".join(text.splitlines()[-lines:]) or None

@@ -16,7 +16,7 @@ import contextlib
 import ctypes
 import errno
 import json
-from typing import Any, NamedTuple
+from collections import namedtuple
 
 from devenv.runtime.embedded.syscalls import (
     CLONE_NEWCGROUP,
@@ -27,6 +27,10 @@ from devenv.runtime.embedded.syscalls import (
     CLONE_NEWUSER,
     CLONE_NEWUTS,
 )
+
+TYPE_CHECKING = False  # (typing is not imported at run time: every start imports this module)
+if TYPE_CHECKING:
+    from typing import Any, NamedTuple
 
 ACT_KILL_PROCESS = 0x80000000
 ACT_KILL_THREAD = 0x00000000
@@ -113,22 +117,27 @@ class SeccompError(Exception):
     pass
 
 
-class ArgRule(NamedTuple):
-    arg: int  # which syscall argument
-    op: int
-    value: int
-    value_two: int = 0
+if TYPE_CHECKING:
 
+    class ArgRule(NamedTuple):
+        arg: int  # which syscall argument
+        op: int
+        value: int
+        value_two: int = 0
 
-class Rule(NamedTuple):
-    name: str
-    action: int
-    args: tuple[ArgRule, ...] = ()
+    class Rule(NamedTuple):
+        name: str
+        action: int
+        args: tuple[ArgRule, ...] = ()
 
+    class Profile(NamedTuple):
+        default_action: int
+        rules: list[Rule]
 
-class Profile(NamedTuple):
-    default_action: int
-    rules: list[Rule]
+else:
+    ArgRule = namedtuple("ArgRule", "arg op value value_two", defaults=(0,))
+    Rule = namedtuple("Rule", "name action args", defaults=((),))
+    Profile = namedtuple("Profile", "default_action rules")
 
 
 def default_profile(caps: list[str]) -> Profile:

@@ -13,17 +13,30 @@ import contextlib
 import json
 import os
 import time
-from typing import Any, NamedTuple
+from collections import namedtuple
+
+TYPE_CHECKING = False  # (typing is not imported at run time: this module is on the exec hot path)
+if TYPE_CHECKING:
+    from typing import Any, NamedTuple
 
 STATE_FILE = "state.json"
 
 
-class ProcessRef(NamedTuple):
+if TYPE_CHECKING:
+
+    class _ProcessRef(NamedTuple):
+        pid: int
+        start: int
+        boot: str
+
+else:
+    _ProcessRef = namedtuple("_ProcessRef", "pid start boot")
+
+
+class ProcessRef(_ProcessRef):
     """A pid that cannot be confused with a later process reusing it: start time (clock ticks) and boot."""
 
-    pid: int
-    start: int
-    boot: str
+    __slots__ = ()
 
     def alive(self) -> bool:
         return self.boot == boot_id() and start_time(self.pid) == self.start

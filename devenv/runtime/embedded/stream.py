@@ -15,8 +15,11 @@ import json
 import os
 import socket
 import struct
-from collections.abc import Iterator
-from typing import Any
+
+TYPE_CHECKING = False  # (typing is not imported at run time: start-up time)
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from typing import Any
 
 STDIN, STDOUT, STDERR, STDIN_EOF, RESIZE, EXIT, ERROR, STARTED, SIGNAL = range(9)
 _FRAME = struct.Struct(">BI")

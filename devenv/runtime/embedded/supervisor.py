@@ -1,7 +1,8 @@
 """The per-container supervisor (like conmon): the parent of the container's pid 1, outside of it.
 
-It creates the container's cgroup, forks the container's init into a new pid namespace, relays the
-network hand-off, records the state (running, then stopped with the exit code), captures stdout and
+It creates the container's cgroup, forks the container's init into a new pid namespace, attaches the
+container's network namespace (:mod:`devenv.network`, through :mod:`.netns`) while the init sets up
+its namespaces, records the state (running, then stopped with the exit code), captures stdout and
 stderr to the container log, serves an attached client (``run`` without ``-d``: output, stdin, window
 size, signals) and, when pid 1 exits, removes the cgroup (and the container with ``--rm``). It runs
 in a session of its own, so it outlives the CLI that started it.
@@ -22,14 +23,15 @@ import signal
 import socket
 import sys
 import time
-from typing import NoReturn
 
-from devenv.runtime.embedded import cgroups, init, monitor, seccomp, state, stream
+from devenv.runtime.embedded import cgroups, init, layout, monitor, netns, seccomp, state, stream
 from devenv.runtime.embedded.config import RunConfig
 from devenv.runtime.embedded.syscalls import CLONE_NEWPID, real
 
-NETNS = 20  # frame: supervisor -> starter, the container's pid 1 (its network namespace exists)
-NETWORK_DONE = 21  # frame: starter -> supervisor, the network is attached (JSON: ip, ports) or failed
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import NoReturn
+
 FORK_RSS_LIMIT_KIB = 40 * 1024
 _BOOT = "import sys; sys.path.insert(0, sys.argv[1]); from devenv.runtime.embedded.supervisor import main_from_exec; main_from_exec()"  # noqa: E501
 
@@ -109,6 +111,7 @@ def main_from_exec() -> NoReturn:  # pragma: no cover - runs in the re-executed 
     try:
         with open(os.path.join(state_dir, "run.json")) as f:
             cfg = RunConfig.from_json(f.read())
+        monitor.extend_path(cfg.sys_path)
         run(cfg, socket.socket(fileno=fd))
     except BaseException:
         import traceback
@@ -157,7 +160,6 @@ class Supervisor:
         self.stdin_w = -1
         self.master = -1
         self.reader = stream.FrameReader()
-        self.early_frames: list[tuple[int, bytes]] = []  # client frames that came with the network hand-off
 
     # -- control socket ------------------------------------------------------------------------
     def send(self, data: bytes) -> None:
@@ -248,30 +250,20 @@ class Supervisor:
         return None
 
     def _network(self) -> bool:
-        """Hand the namespace to the starter, which attaches it (devenv.network) and answers."""
-        self.send(stream.int_frame(NETNS, self.init_pid))
-        if self.ctl is None:
-            self.st.error = "the starting process went away before the network was attached"
+        """Attach the container's network namespace (its init waits), then write the /etc files it gets."""
+        cfg = self.cfg
+        try:
+            info = netns.attach(cfg.id, self.init_pid, cfg.network, cfg.ports, cfg.ports_policy)
+        except Exception as exc:  # devenv.network raises NetworkError with the reason
+            self.st.error = f"network: {exc}"
             return False
-        while True:
-            try:
-                data = self.ctl.recv(65536)
-            except OSError:
-                data = b""
-            if not data:
-                self.st.error = "the starting process went away before the network was attached"
-                return False
-            for kind, payload in self.reader.feed(data):
-                if kind != NETWORK_DONE:
-                    self.early_frames.append((kind, payload))
-                    continue
-                info = json.loads(payload)
-                if info.get("error"):
-                    self.st.error = str(info["error"])
-                    return False
-                self.st.ip_address = info.get("ip_address")
-                self.st.ports = info.get("ports") or []
-                return True
+        if cfg.network != "host":
+            layout.write_text(os.path.join(cfg.state_dir, "hosts"), netns.hosts_file(cfg.hostname, info.ip_address))
+        if info.resolv_conf:
+            layout.write_text(os.path.join(cfg.state_dir, "resolv.conf"), info.resolv_conf)
+        self.st.ip_address = info.ip_address
+        self.st.ports = info.ports
+        return True
 
     def _receive_master(self, sock_fd: int) -> int:
         sock = socket.socket(fileno=sock_fd)
@@ -325,6 +317,9 @@ class Supervisor:
             "auto_remove": cfg.auto_remove,
             "anonymous_volumes": cfg.anonymous_volumes,
             "attach_network": cfg.attach_network,
+            "data_root": cfg.data_root,
+            "release_lease": cfg.release_lease,
+            "sys_path": cfg.sys_path,
         }
 
     def _monitor(self) -> NoReturn:
@@ -337,7 +332,6 @@ class Supervisor:
             self.stdin_w,
             self.master,
             self.ctl,
-            self.early_frames,
         )
         mon.reader = self.reader
         if mon.run(handoff_after=monitor.IDLE_HANDOFF):

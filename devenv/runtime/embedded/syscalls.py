@@ -13,7 +13,12 @@ from __future__ import annotations
 
 import ctypes
 import os
-from typing import Any, Protocol
+
+TYPE_CHECKING = False  # (not typing.TYPE_CHECKING: importing typing costs start-up time)
+if TYPE_CHECKING:
+    from typing import Any, Protocol
+else:
+    Protocol = object  # (typing is not imported at run time: this module is on every start path)
 
 # mount(2) flags
 MS_RDONLY = 1

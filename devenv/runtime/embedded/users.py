@@ -7,32 +7,41 @@ container's and symlinks in them cannot point at the host's. The parsing is pure
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections import namedtuple
+
+TYPE_CHECKING = False  # (typing is not imported at run time: exec and every start use this module)
+if TYPE_CHECKING:
+    from typing import NamedTuple
 
 
 class UserNotFound(LookupError):
     pass
 
 
-class ExecUser(NamedTuple):
-    uid: int
-    gid: int
-    groups: tuple[int, ...]  # supplementary groups, primary group included
-    home: str
-    name: str = ""
+if TYPE_CHECKING:
 
+    class ExecUser(NamedTuple):
+        uid: int
+        gid: int
+        groups: tuple[int, ...]  # supplementary groups, primary group included
+        home: str
+        name: str = ""
 
-class PasswdEntry(NamedTuple):
-    name: str
-    uid: int
-    gid: int
-    home: str
+    class PasswdEntry(NamedTuple):
+        name: str
+        uid: int
+        gid: int
+        home: str
 
+    class GroupEntry(NamedTuple):
+        name: str
+        gid: int
+        members: tuple[str, ...]
 
-class GroupEntry(NamedTuple):
-    name: str
-    gid: int
-    members: tuple[str, ...]
+else:
+    ExecUser = namedtuple("ExecUser", "uid gid groups home name", defaults=("",))
+    PasswdEntry = namedtuple("PasswdEntry", "name uid gid home")
+    GroupEntry = namedtuple("GroupEntry", "name gid members")
 
 
 def parse_passwd(text: str) -> list[PasswdEntry]:
