@@ -89,8 +89,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--reps must be at least 1")
     scenarios = selected(args.only)
 
-    signal.signal(signal.SIGTERM, _terminate)
-    signal.signal(signal.SIGHUP, _terminate)
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # SIGINT: also when started in background
+        signal.signal(signum, _terminate)
     machine = machine_description()
     load_start = load_average()
     rows: list[Comparison] = []

@@ -87,7 +87,7 @@ def _measure(ctx: Context, title: str, footprints: list[Footprint]) -> list[Comp
     refs = [f.series for f in footprints if not f.tool.startswith("devenv")]
     return [
         Comparison(
-            f"{title}{'' if i == 0 else ', ' + f.tool.removeprefix('devenv ')}",
+            title if f.tool == "devenv" else f"{title}, devenv on Docker",
             f.series,
             refs,
             unit="MiB",

@@ -182,8 +182,9 @@ class PrivateEngine:
                 self.proc.wait()
         # Whatever the engine left running (containerd, shims, docker-proxy of a killed engine).
         leftovers = set(processes.matching(f"{self.base}/"))
-        if self.proc is not None:
+        if self.proc is not None:  # once: the session id is the daemon's pid, free again after this
             leftovers |= processes.session(self.proc.pid)
+            self.proc = None
         for pid in leftovers:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)

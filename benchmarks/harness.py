@@ -168,6 +168,8 @@ def fmt_value(value: float, unit: str = "s") -> str:
         return f"{value:.1f} MiB"
     if value < 0.001:
         return f"{value * 1e6:.0f} µs"
+    if value < 0.01:
+        return f"{value * 1000:.2f} ms"
     if value < 1:
         return f"{value * 1000:.0f} ms"
     return f"{value:.2f} s"
@@ -213,7 +215,8 @@ def render_markdown(rows: list[Comparison], machine: dict[str, Any], reps: int) 
     for row in rows:
         title = row.name
         if row.note:
-            notes[row.unit].append(f"[{len(notes[row.unit]) + 1}] {row.note.strip('()')}")
+            text = row.note.removeprefix("(").removesuffix(")")
+            notes[row.unit].append(f"[{len(notes[row.unit]) + 1}] {text}")
             title += f" [{len(notes[row.unit])}]"
         refs: list[Series | None] = list(row.references) or [None]
         for i, ref in enumerate(refs):
@@ -244,7 +247,8 @@ def render_markdown(rows: list[Comparison], machine: dict[str, Any], reps: int) 
     return (
         block(timing, "s")
         + "\n\nMemory — idle footprints: PSS summed over the processes that stay running (RSS and the processes "
-        "in the notes); per command: the peak RSS of the command's largest process (wait4, through GNU time).\n\n"
+        "in the notes); per command: the peak RSS of the command's largest process (wait4, through GNU time) — "
+        "for `docker` the client's only, the work is done in dockerd.\n\n"
         + block(memory, "MiB")
         + f"\n\nMachine — {machine_line}. Repetitions per tool: {reps} (after one warm-up run each).\n"
     )
