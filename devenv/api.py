@@ -12,17 +12,23 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from devenv.config.readconf import ReadConfigurationOptions, ReadConfigurationResult
+    from devenv.events import Reporter
 
 
 # --- config ---
 
 
-def read_configuration(options: ReadConfigurationOptions) -> ReadConfigurationResult:
-    """``devenv read-configuration``: the config after local substitution, in the reference's JSON shape."""
+def read_configuration(options: ReadConfigurationOptions, reporter: Reporter | None = None) -> ReadConfigurationResult:
+    """``devenv read-configuration``: the config after substitution, in the reference's JSON shape; the
+    workspace's container (if any) and base image are looked up where the workspace's runtime keeps them."""
     from devenv.config.readconf import read_configuration as _read_configuration
     from devenv.config.readconf import resolved_features
+    from devenv.config.sources import WorkspaceSources
 
-    return _read_configuration(options, features=resolved_features)
+    sources = WorkspaceSources(options.runtime, reporter)
+    return _read_configuration(
+        options, features=resolved_features, image_metadata=sources.image_metadata, container=sources.find_container
+    )
 
 
 # --- images ---

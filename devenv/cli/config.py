@@ -11,9 +11,26 @@ _BOOL_FLAGS = {
     "--include-merged-configuration": "include_merged_configuration",
     "--include-features-configuration": "include_features_configuration",
     "--mount-workspace-git-root": "mount_workspace_git_root",
+    "--mount-git-worktree-common-dir": "mount_git_worktree_common_dir",
 }
-_VALUE_FLAGS = {"--workspace-folder": "workspace_folder", "--config": "config", "--log-format": "log_format"}
-_IGNORED_VALUE_FLAGS = {"--log-level", "--user-data-folder", "--docker-path", "--docker-compose-path"}
+_VALUE_FLAGS = {
+    "--workspace-folder": "workspace_folder",
+    "--config": "config",
+    "--override-config": "override_config",
+    "--container-id": "container_id",
+    "--additional-features": "additional_features",
+    "--runtime": "runtime",
+    "--log-format": "log_format",
+}
+_LIST_FLAGS = {"--id-label": "id_labels"}
+_IGNORED_VALUE_FLAGS = {
+    "--log-level",
+    "--user-data-folder",
+    "--docker-path",
+    "--docker-compose-path",
+    "--terminal-columns",
+    "--terminal-rows",
+}
 
 
 def fast_main(argv: list[str]) -> int | None:
@@ -31,13 +48,15 @@ def fast_main(argv: list[str]) -> int | None:
             if text not in ("true", "false"):
                 return None
             values[_BOOL_FLAGS[name]] = text == "true"
-        elif name == "--no-mount-workspace-git-root" and not eq:
-            values["mount_workspace_git_root"] = False
-        elif name in _VALUE_FLAGS or name in _IGNORED_VALUE_FLAGS:
+        elif name in ("--no-mount-workspace-git-root", "--no-mount-git-worktree-common-dir") and not eq:
+            values[_BOOL_FLAGS["--" + name[len("--no-") :]]] = False
+        elif name in _VALUE_FLAGS or name in _LIST_FLAGS or name in _IGNORED_VALUE_FLAGS:
             if not eq and not args:
                 return None
             value = inline if eq else args.pop(0)
-            if name in _VALUE_FLAGS:
+            if name in _LIST_FLAGS:
+                values[_LIST_FLAGS[name]] = [*values.get(_LIST_FLAGS[name], ()), value]  # type: ignore[misc]
+            elif name in _VALUE_FLAGS:
                 values[_VALUE_FLAGS[name]] = value
         else:
             return None
@@ -60,11 +79,17 @@ def _run(
     include_merged_configuration: bool = False,
     include_features_configuration: bool = False,
     mount_workspace_git_root: bool = True,
+    override_config: str | None = None,
+    id_labels: list[str] | None = None,
+    container_id: str | None = None,
+    additional_features: str | None = None,
+    mount_git_worktree_common_dir: bool = False,
+    runtime: str | None = None,
 ) -> None:
     from devenv import api
     from devenv.cli import output
     from devenv.config import jsonout
-    from devenv.config.readconf import ReadConfigurationOptions
+    from devenv.config.readconf import ReadConfigurationOptions, parse_additional_features
 
     result = api.read_configuration(
         ReadConfigurationOptions(
@@ -73,7 +98,14 @@ def _run(
             include_merged_configuration=include_merged_configuration,
             include_features_configuration=include_features_configuration,
             mount_workspace_git_root=mount_workspace_git_root,
-        )
+            override_config=override_config,
+            id_labels=tuple(id_labels or ()),
+            container_id=container_id,
+            additional_features=parse_additional_features(additional_features) if additional_features else None,
+            mount_git_worktree_common_dir=mount_git_worktree_common_dir,
+            runtime=runtime,
+        ),
+        reporter=output.reporter() if include_merged_configuration else None,
     )
     for warning in result.warnings:
         output.warn(str(warning))
@@ -118,6 +150,43 @@ def register(app: "typer.Typer") -> None:
                 help="Mount the workspace's git repository root (default), not just the folder.",
             ),
         ] = True,
+        override_config: Annotated[
+            str | None,
+            typer.Option(
+                "--override-config",
+                help="Read this devcontainer.json instead of the workspace's (which need not exist).",
+            ),
+        ] = None,
+        id_label: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--id-label",
+                help="name=value label(s) identifying the workspace's container (default: from the folder).",
+            ),
+        ] = None,
+        container_id: Annotated[
+            str | None,
+            typer.Option("--container-id", help="The workspace's container (default: found by its id labels)."),
+        ] = None,
+        additional_features: Annotated[
+            str | None,
+            typer.Option("--additional-features", help='More features, JSON like "features".'),
+        ] = None,
+        mount_git_worktree_common_dir: Annotated[
+            bool,
+            typer.Option(
+                "--mount-git-worktree-common-dir/--no-mount-git-worktree-common-dir",
+                help="For a git worktree made with relative paths: also mount the repository's common .git folder.",
+            ),
+        ] = False,
+        runtime: Annotated[
+            str | None,
+            typer.Option(
+                "--runtime",
+                help="Where to look for the container and images: embedded or docker "
+                "(default: the workspace's, else DEVENV_RUNTIME, else embedded).",
+            ),
+        ] = None,
         log_format: Annotated[
             str | None, typer.Option("--log-format", help="text or json (progress on stderr).")
         ] = None,
@@ -134,6 +203,12 @@ def register(app: "typer.Typer") -> None:
             include_merged_configuration,
             include_features_configuration,
             mount_workspace_git_root,
+            override_config,
+            id_label,
+            container_id,
+            additional_features,
+            mount_git_worktree_common_dir,
+            runtime,
         )
 
     app.command(

@@ -10,7 +10,16 @@ from typing import Any
 
 from devenv.config import jsonc, model, substitute, validate
 from devenv.config.jsonc import Document, PathKey, format_pointer
-from devenv.config.locator import WorkspaceConfig, _truthy, absolute, default_workspace, load_text, locate
+from devenv.config.locator import (
+    WorkspaceConfig,
+    _truthy,
+    absolute,
+    default_config_path,
+    default_workspace,
+    load_text,
+    locate,
+    well_known,
+)
 from devenv.config.validate import ConfigWarning
 from devenv.errors import ConfigError
 
@@ -155,6 +164,8 @@ def load(
     *,
     env: Mapping[str, str] | None = None,
     mount_git_root: bool = True,
+    mount_git_worktree_common_dir: bool = False,
+    override_config: str | os.PathLike[str] | None = None,
     cwd: str | None = None,
 ) -> LoadedConfig:
     """Load a workspace's devcontainer.json through the local substitution phase.
@@ -162,12 +173,36 @@ def load(
     ``workspace_folder`` defaults to the current directory when no ``config_path`` is given;
     ``config_path`` skips the lookup. ``env`` is the host environment for ``${localEnv:...}``
     (default: ``os.environ``). Raises :class:`ConfigError` (with ``path:line:col`` where there is one).
+
+    ``override_config`` (``--override-config``) is read *instead of* the workspace's file, which need not
+    exist: the config still counts as being at ``config_path``, or at the workspace's
+    ``.devcontainer/devcontainer.json`` / ``.devcontainer.json``, or (neither exists) at
+    ``.devcontainer/devcontainer.json`` — relative paths in it, ``configFilePath`` and the id labels
+    follow that place, as in the reference. Without a workspace folder or ``config_path`` it is its own place.
     """
     folder: str | None = None
-    if workspace_folder is not None or config_path is None:
+    if workspace_folder is not None or (config_path is None and override_config is None):
         folder = absolute(workspace_folder if workspace_folder is not None else ".", cwd)
-    path = absolute(config_path, cwd) if config_path is not None else locate(folder or ".")
-    return load_document(read_document(path), folder, env=env, mount_git_root=mount_git_root)
+    override = absolute(override_config, cwd) if override_config is not None else None
+    if config_path is not None:
+        path = absolute(config_path, cwd)
+    elif override is None:
+        path = locate(folder or ".")
+    elif folder is not None:
+        if not os.path.isdir(folder):
+            locate(folder)  # the error for a missing workspace folder
+        path = well_known(folder) or default_config_path(folder)
+    else:
+        path = override
+    document = read_document(override if override is not None else path)
+    return load_document(
+        document,
+        folder,
+        env=env,
+        mount_git_root=mount_git_root,
+        mount_git_worktree_common_dir=mount_git_worktree_common_dir,
+        config_path=path,
+    )
 
 
 def loads(
@@ -188,12 +223,19 @@ def load_document(
     *,
     env: Mapping[str, str] | None = None,
     mount_git_root: bool = True,
+    mount_git_worktree_common_dir: bool = False,
+    config_path: str | None = None,
 ) -> LoadedConfig:
-    """Validate, map legacy properties, substitute and type an already parsed document."""
-    path = doc.path or "devcontainer.json"
+    """Validate, map legacy properties, substitute and type an already parsed document.
+
+    ``config_path`` is where the config counts as being (default: where the document was read from;
+    they differ for ``--override-config``): errors still point into the document's own file."""
+    path = config_path or doc.path or "devcontainer.json"
     warnings = check_document(doc)
     raw = update_from_old_properties(doc.value)
-    workspace = default_workspace(folder, raw, mount_git_root=mount_git_root)
+    workspace = default_workspace(
+        folder, raw, mount_git_root=mount_git_root, mount_git_worktree_common_dir=mount_git_worktree_common_dir
+    )
     container_folder = workspace.workspace_folder
     context = substitute.LocalContext(
         env=os.environ if env is None else env,

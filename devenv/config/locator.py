@@ -42,18 +42,37 @@ def candidates(workspace_folder: str) -> list[str]:
     return [path for name in names if os.path.isfile(path := os.path.join(folder, name, "devcontainer.json"))]
 
 
+def well_known(workspace_folder: str) -> str | None:
+    """``.devcontainer/devcontainer.json`` or ``.devcontainer.json`` in the folder (the reference's only
+    two places: with ``--override-config`` it looks nowhere else)."""
+    for name in WELL_KNOWN:
+        if os.path.isfile(path := os.path.join(workspace_folder, name)):
+            return path
+    return None
+
+
+def default_config_path(workspace_folder: str) -> str:
+    """Where the config of a workspace counts as being when it has none (``--override-config``)."""
+    return os.path.join(workspace_folder, WELL_KNOWN[0])
+
+
 def locate(workspace_folder: str) -> str:
     """The config file of a workspace, or a :class:`ConfigError` saying what was looked for."""
     if not os.path.isdir(workspace_folder):
+        if workspace_folder.endswith(".code-workspace") and os.path.isfile(workspace_folder):
+            raise ConfigError(
+                "a VS Code .code-workspace file is not a workspace folder (devcontainers/cli cannot read "
+                "the configuration of one either)",
+                path=workspace_folder,
+                remedy=f"pass the folder that holds it: --workspace-folder {os.path.dirname(workspace_folder)}",
+            )
         raise ConfigError(
             "the workspace folder does not exist or is not a folder",
             path=workspace_folder,
             remedy="pass an existing folder with --workspace-folder",
         )
-    if os.path.isfile(first := os.path.join(workspace_folder, WELL_KNOWN[0])):
-        return first
-    if os.path.isfile(second := os.path.join(workspace_folder, WELL_KNOWN[1])):
-        return second
+    if (found_well_known := well_known(workspace_folder)) is not None:
+        return found_well_known
     found = candidates(workspace_folder)
     if len(found) == 1:
         return found[0]
@@ -110,11 +129,16 @@ def _has_dot_git_above(folder: str) -> bool:
 
 @dataclass(frozen=True)
 class WorkspaceConfig:
-    """Where the workspace is in the container, and how it gets there (``--mount`` syntax)."""
+    """Where the workspace is in the container, and how it gets there (``--mount`` syntax).
+
+    ``additional_mount`` is the bind mount of a git worktree's common folder (``--mount-git-worktree-common-dir``):
+    the main repository's ``.git``, at the place the worktree's relative ``gitdir:`` points to in the container.
+    """
 
     workspace_folder: str | None
     workspace_mount: Any = None  # a string normally; kept as written when the config sets it
     has_workspace_mount: bool = False
+    additional_mount: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -122,7 +146,45 @@ class WorkspaceConfig:
             out["workspaceFolder"] = self.workspace_folder
         if self.has_workspace_mount:
             out["workspaceMount"] = self.workspace_mount
+        if self.additional_mount is not None:
+            out["additionalMountString"] = self.additional_mount
         return out
+
+
+def _bind(source: str, target: str) -> str:
+    """A bind mount in ``--mount`` syntax, quoting a value that holds a comma (as the reference does)."""
+    src = f'"source={source}"' if "," in source else f"source={source}"
+    dst = f'"target={target}"' if "," in target else f"target={target}"
+    return f"type=bind,{src},{dst}"
+
+
+def worktree_mounts(host_folder: str) -> tuple[str, str] | None:
+    """For a git worktree whose ``.git`` file points to its git folder by a *relative* path
+    (``git worktree add --relative-paths``): the container folder to mount the worktree at (its path
+    below the folder that holds the main repository, under ``/workspaces``) and the bind mount of the
+    repository's common git folder, placed so that the relative path still resolves in the container.
+    ``None`` for anything else (a normal repository, an absolute ``gitdir:``), as the reference does."""
+    import posixpath
+    import re
+
+    try:
+        with open(os.path.join(host_folder, ".git"), encoding="utf-8", errors="replace") as handle:
+            text = handle.read()
+    except OSError:  # no .git, or a folder: not a worktree
+        return None
+    match = re.search("^gitdir:\\s*([^\n\r\u2028\u2029]+)", text, re.MULTILINE)  # JavaScript's /^gitdir:\s*(.+)$/m
+    if match is None or match.group(1).startswith("/"):
+        return None
+    gitdir = match.group(1)
+    common = os.path.normpath(os.path.join(host_folder, gitdir, "..", ".."))  # .git/worktrees/<name>/ -> .git
+    segments: list[str] = []
+    current = host_folder
+    while not common.startswith(current + "/") and current != os.path.dirname(current):
+        segments.insert(0, os.path.basename(current))
+        current = os.path.dirname(current)
+    container_folder = posixpath.join("/workspaces", *segments)
+    container_common = posixpath.normpath(posixpath.join(container_folder, gitdir, "..", ".."))
+    return container_folder, _bind(common, container_common)
 
 
 def default_workspace(
@@ -130,6 +192,7 @@ def default_workspace(
     config: dict[str, Any],
     *,
     mount_git_root: bool = True,
+    mount_git_worktree_common_dir: bool = False,
     env: Mapping[str, str] | None = None,
 ) -> WorkspaceConfig:
     """The workspace folder and mount before substitution (the reference's ``getWorkspaceConfiguration``)."""
@@ -139,19 +202,22 @@ def default_workspace(
     folder = config.get("workspaceFolder")
     mount: Any = config.get("workspaceMount")
     has_mount = "workspaceMount" in config
+    additional: str | None = None
     if local_folder is not None and (not _truthy(folder) or not has_mount):
         host_folder = (git_root(local_folder, env) if mount_git_root else None) or local_folder
         name = posix_basename(host_folder)
         container_folder = f"/workspaces/{name}" if name else "/workspaces"
+        if mount_git_root and mount_git_worktree_common_dir:
+            worktree = worktree_mounts(host_folder)
+            if worktree is not None:
+                container_folder, additional = worktree
         if not _truthy(folder):
             rel = os.path.relpath(local_folder, host_folder)
             folder = os.path.normpath(os.path.join(container_folder, rel)) if rel != "." else container_folder
         if not has_mount:
-            src = f'"source={host_folder}"' if "," in host_folder else f"source={host_folder}"
-            dst = f'"target={container_folder}"' if "," in container_folder else f"target={container_folder}"
-            mount = f"type=bind,{src},{dst}"
+            mount = _bind(host_folder, container_folder)
             has_mount = True
-    return WorkspaceConfig(folder, mount, has_mount)
+    return WorkspaceConfig(folder, mount, has_mount, additional)
 
 
 def _truthy(value: Any) -> bool:

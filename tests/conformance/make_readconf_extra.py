@@ -12,7 +12,9 @@ Each case is written to ``tests/conformance/readconf_extra/<case>/``:
   the workspace), ``args`` (extra read-configuration flags; ``@WS@`` is the workspace folder),
   ``env`` (added to ``PATH``/``HOME=/root``/``USER=root``), ``git_init`` (folders, relative to the
   case root, to ``git init``), ``workspace`` (the workspace folder relative to the case root,
-  default ``.``), ``files`` (more files to create).
+  default ``.``), ``files`` (more files to create), ``setup`` (a shell script run in the case root
+  before anything else, e.g. to make a git worktree), ``no_workspace_folder`` (leave out
+  ``--workspace-folder``: the tools then run in the workspace folder).
 * ``devcontainer.json`` — the config bytes.
 * ``expected.out`` — the reference's stdout, byte for byte, minus its ``ociAuthDiagnostics`` key.
 
@@ -36,6 +38,12 @@ ROOT = Path("/tmp/devenv-readconf-extra")
 DIAGNOSTICS = re.compile(r',"ociAuthDiagnostics":\{[^{}]*\}\}$')
 
 CRLF_BOM = '\ufeff{\r\n  // comment\r\n  "image": "debian",\r\n  "remoteUser": "vscode",\r\n}\r\n'
+
+WORKTREE = (
+    "git init -q main && git -C main -c user.email=t@example.com -c user.name=t commit -q --allow-empty -m init"
+    " && mkdir -p $(dirname {path}) && git -C main worktree add -q $PWD/{path}"
+    ' && printf "gitdir: {gitdir}\\n" > {path}/.git'
+)
 
 CASES: dict[str, dict[str, Any]] = {
     # --- odd JSONC ---------------------------------------------------------------------------------
@@ -137,6 +145,77 @@ CASES: dict[str, dict[str, Any]] = {
     "git-workspace-is-root": {"config": '{"image": "x"}', "git_init": ["."]},
     # git refuses a repository owned by another user (safe.directory): the folder alone is mounted.
     "git-dubious-ownership": {"config": '{"image": "x"}', "git_init": ["."], "workspace": "sub", "chown": "nobody"},
+    # --- --override-config -------------------------------------------------------------------------
+    # The override is read instead of the workspace's config; the config still counts as being where
+    # the workspace's is (or would be): configFilePath, relative paths.
+    "override-config-no-workspace-config": {
+        "config": '{"image": "over", "name": "${localWorkspaceFolderBasename}", "remoteEnv": {"F": "${localWorkspaceFolder}"}}',
+        "workspace": "ws",
+        "config_at": "../over.json",
+        "args": ["--override-config", "@WS@/../over.json"],
+    },
+    "override-config-replaces-workspace-config": {
+        "config": '{"image": "in-workspace", "remoteUser": "nobody"}',
+        "workspace": "ws",
+        "config_at": ".devcontainer.json",
+        "files": {"../over.json": '{"image": "over", "workspaceFolder": "/o/${localWorkspaceFolderBasename}"}'},
+        "args": ["--override-config", "@WS@/../over.json"],
+    },
+    "override-config-with-config": {
+        "config": '{"image": "over"}',
+        "workspace": "ws",
+        "config_at": "../over.json",
+        "args": ["--config", "@WS@/missing/devcontainer.json", "--override-config", "@WS@/../over.json"],
+    },
+    "override-config-without-workspace": {
+        "config": '{"image": "over", "name": "${localWorkspaceFolderBasename}", "workspaceFolder": "/o"}',
+        "workspace": "ws",
+        "config_at": "../over.json",
+        "no_workspace_folder": True,
+        "args": ["--id-label", "a=b", "--override-config", "@WS@/../over.json"],
+    },
+    # --- --id-label without a workspace folder ------------------------------------------------------
+    "id-label-without-config": {
+        "config": '{"image": "unused"}',
+        "no_workspace_folder": True,
+        "args": ["--id-label", "a=b"],
+    },
+    "id-label-with-config": {
+        "config": '{"image": "x", "name": "${localWorkspaceFolderBasename}", "containerEnv": {"I": "${devcontainerId}"}}',
+        "no_workspace_folder": True,
+        "args": ["--id-label", "project=x", "--id-label", "b=c=d", "--config", "@WS@/.devcontainer/devcontainer.json"],
+    },
+    # --- git worktrees (--mount-git-worktree-common-dir) ------------------------------------------
+    # git worktree add --relative-paths needs git 2.48: the worktree's .git file is rewritten instead.
+    "worktree-common-dir": {
+        "config": '{"image": "x", "containerEnv": {"C": "${containerWorkspaceFolder}"}}',
+        "setup": WORKTREE.format(path="wt", gitdir="../main/.git/worktrees/wt"),
+        "workspace": "wt",
+        "args": ["--mount-git-worktree-common-dir"],
+    },
+    "worktree-common-dir-nested": {
+        "config": '{"image": "x"}',
+        "setup": WORKTREE.format(path="trees/feature/wt", gitdir="../../../main/.git/worktrees/wt"),
+        "workspace": "trees/feature/wt/packages/app",
+        "args": ["--mount-git-worktree-common-dir", "true"],
+    },
+    "worktree-common-dir-not-asked": {
+        "config": '{"image": "x"}',
+        "setup": WORKTREE.format(path="wt", gitdir="../main/.git/worktrees/wt"),
+        "workspace": "wt",
+    },
+    "worktree-common-dir-absolute-gitdir": {
+        "config": '{"image": "x"}',
+        "setup": WORKTREE.format(path="wt", gitdir="$PWD/main/.git/worktrees/wt"),
+        "workspace": "wt",
+        "args": ["--mount-git-worktree-common-dir"],
+    },
+    "worktree-common-dir-without-git-root": {
+        "config": '{"image": "x"}',
+        "setup": WORKTREE.format(path="wt", gitdir="../main/.git/worktrees/wt"),
+        "workspace": "wt",
+        "args": ["--mount-git-worktree-common-dir", "--mount-workspace-git-root", "false"],
+    },
     # --- legacy properties -------------------------------------------------------------------------
     "legacy-merge-into-customizations": {
         "config": '{"image": "x", "extensions": ["a.b", "c.d"], "settings": {"s1": 1, "s2": 2}, "devPort": 8000,'
@@ -172,6 +251,9 @@ def layout(case: str, spec: dict[str, Any], root: Path) -> Path:
     base = root / case
     if base.exists():
         shutil.rmtree(base)
+    base.mkdir(parents=True)
+    if spec.get("setup"):
+        subprocess.run(["sh", "-ec", spec["setup"]], cwd=base, check=True, capture_output=True)
     workspace = base / spec.get("workspace", ".")
     workspace.mkdir(parents=True, exist_ok=True)
     for folder in spec.get("git_init", []):
@@ -189,7 +271,8 @@ def layout(case: str, spec: dict[str, Any], root: Path) -> Path:
 
 
 def args_for(spec: dict[str, Any], workspace: Path) -> list[str]:
-    return ["--workspace-folder", str(workspace), *(a.replace("@WS@", str(workspace)) for a in spec.get("args", []))]
+    args = [a.replace("@WS@", str(workspace)) for a in spec.get("args", [])]
+    return args if spec.get("no_workspace_folder") else ["--workspace-folder", str(workspace), *args]
 
 
 def env_for(spec: dict[str, Any]) -> dict[str, str]:

@@ -78,7 +78,7 @@ def test_extra_case_output_is_byte_identical(case: str, tmp_path: Path) -> None:
         [sys.executable, "-m", "devenv", "read-configuration", *args_for(spec, workspace)],
         capture_output=True,
         text=True,
-        env={**env_for(spec), "PYTHONPATH": str(REPO)},
+        env={**env_for(spec), "PYTHONPATH": str(REPO), "DEVENV_ROOT": str(tmp_path / "devenv-root")},
         cwd=workspace,
         timeout=60,
     )

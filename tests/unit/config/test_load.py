@@ -208,23 +208,31 @@ def test_cli_flags_of_the_reference(tmp_path: Path) -> None:
         str(tmp_path),
         "--config",
         "c/devcontainer.json",
-        "--include-merged-configuration",
         "--log-level",
         "debug",
         "--mount-workspace-git-root",
         "false",
+        "--mount-git-worktree-common-dir",
+        "--terminal-columns",
+        "80",
+        "--terminal-rows",
+        "24",
         cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert out["configuration"]["configFilePath"]["scheme"] == "file"
-    assert out["mergedConfiguration"]["postCreateCommands"] == ["a"]
     help_text = run_cli("read-configuration", "--help", cwd=tmp_path).stdout
     for flag in (
         "--workspace-folder",
         "--config",
         "--include-merged-configuration",
         "--include-features-configuration",
+        "--override-config",
+        "--id-label",
+        "--container-id",
+        "--additional-features",
+        "--mount-git-worktree-common-dir",
     ):
         assert flag in help_text
 
