@@ -23,7 +23,7 @@ import time
 import uuid
 from pathlib import Path
 
-from benchmarks.context import Context
+from benchmarks.context import Context, tidy
 from benchmarks.harness import Comparison, Sample, alternate, run_timed
 
 APT_FEATURE = {
@@ -112,7 +112,7 @@ class _Setup:
         (self.ref_project / ".devcontainer" / "devcontainer.json").touch()
 
     def close(self) -> None:
-        subprocess.run(self.engine.docker("image", "rm", "-f", self.ref_image), capture_output=True)
+        tidy(self.engine.docker("image", "rm", "-f", self.ref_image))
         shutil.rmtree(self.dev_project, ignore_errors=True)
         shutil.rmtree(self.ref_project, ignore_errors=True)
 

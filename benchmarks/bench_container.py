@@ -11,7 +11,7 @@ import subprocess
 import sys
 import uuid
 
-from benchmarks.context import Context
+from benchmarks.context import Context, tidy
 from benchmarks.harness import Comparison, Series, alternate, run_timed
 
 
@@ -40,8 +40,8 @@ def exec_true(ctx: Context) -> list[Comparison]:
     env, engine = ctx.devenv_env(), ctx.engine()
 
     def remove() -> None:
-        subprocess.run(ctx.devenv("container", "rm", "-f", name), capture_output=True, env=env)
-        subprocess.run(engine.docker("rm", "-f", name), capture_output=True)
+        tidy(ctx.devenv("container", "rm", "-f", name), env=env)
+        tidy(engine.docker("rm", "-f", name))
 
     ctx.on_close(remove)  # also after Ctrl-C
     try:

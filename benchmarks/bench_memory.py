@@ -24,7 +24,7 @@ from collections.abc import Callable
 
 from benchmarks import processes
 from benchmarks.bench_workspace import RUNTIMES, label, workspaces
-from benchmarks.context import Context
+from benchmarks.context import Context, tidy
 from benchmarks.engine import PrivateEngine
 from benchmarks.harness import Comparison, Sample, Series
 
@@ -120,8 +120,8 @@ def idle_container(ctx: Context) -> list[Comparison]:
     name = f"bench-idle-{uuid.uuid4().hex[:8]}"
 
     def remove() -> None:
-        subprocess.run(ctx.devenv("container", "rm", "-f", name), capture_output=True, env=env)
-        subprocess.run(engine.docker("rm", "-f", name), capture_output=True)
+        tidy(ctx.devenv("container", "rm", "-f", name), env=env)
+        tidy(engine.docker("rm", "-f", name))
 
     ctx.on_close(remove)
     try:

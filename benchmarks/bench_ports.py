@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Callable
 
 from benchmarks import processes
-from benchmarks.context import Context
+from benchmarks.context import Context, tidy
 from benchmarks.harness import Comparison, Sample, alternate
 
 SERVER_PORT = 5201
@@ -153,8 +153,8 @@ def _containers(ctx: Context) -> tuple[Route, Route]:
     engine, env = ctx.engine(), ctx.devenv_env()
     name = f"bench-ports-{uuid.uuid4().hex[:8]}"
     publish = ["-p", f"127.0.0.1::{SERVER_PORT}"]
-    ctx.on_close(lambda: subprocess.run(ctx.devenv("container", "rm", "-f", name), capture_output=True, env=env))
-    ctx.on_close(lambda: subprocess.run(engine.docker("rm", "-f", name), capture_output=True))
+    ctx.on_close(lambda: tidy(ctx.devenv("container", "rm", "-f", name), env=env))
+    ctx.on_close(lambda: tidy(engine.docker("rm", "-f", name)))
     sleeper = ["-d", "--name", name, *publish, image, "sleep", "3600"]
     subprocess.run(ctx.devenv("container", "run", *sleeper), check=True, capture_output=True, env=env)
     subprocess.run(engine.docker("run", *sleeper), check=True, capture_output=True)

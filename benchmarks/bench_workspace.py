@@ -20,7 +20,7 @@ from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
-from benchmarks.context import Context
+from benchmarks.context import Context, tidy
 from benchmarks.harness import Comparison, Sample, alternate, run_timed
 
 RUNTIMES = ("embedded", "docker")
@@ -95,17 +95,17 @@ class Workspaces:
 
     def stop(self, tool: str) -> None:
         if tool == "reference":
-            subprocess.run(self.engine.docker("stop", "-t", "2", *self.reference_ids()), capture_output=True)
+            tidy(self.engine.docker("stop", *self.reference_ids()))
         else:
-            subprocess.run(self.devenv(tool, "stop"), capture_output=True, env=self.ctx.devenv_env())
+            tidy(self.devenv(tool, "stop"), env=self.ctx.devenv_env())
 
     def remove(self, tool: str) -> None:
         if tool == "reference":
             ids = self.reference_ids()
             if ids:
-                subprocess.run(self.engine.docker("rm", "-f", *ids), capture_output=True)
+                tidy(self.engine.docker("rm", "-f", *ids))
         else:
-            subprocess.run(self.devenv(tool, "down"), capture_output=True, env=self.ctx.devenv_env())
+            tidy(self.devenv(tool, "down"), env=self.ctx.devenv_env())
 
     def close(self) -> None:
         for tool in ("reference", *RUNTIMES):

@@ -9,9 +9,11 @@ with :meth:`Context.on_close` or share it with :meth:`Context.shared`.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -20,6 +22,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
+from benchmarks import processes
 from benchmarks.engine import PrivateEngine, unmount_under
 
 T = TypeVar("T")
@@ -50,12 +53,42 @@ def apt_install(*tools: str) -> None:
         subprocess.run(["apt-get", "install", "-y", "-q", *missing], check=True, capture_output=True, env=env)
 
 
+def tidy(argv: list[str], env: dict[str, str] | None = None, timeout: float = 120) -> str:
+    """Run a set-up or clean-up command that may fail (then nothing happens); never hangs the run.
+    Returns its output."""
+    try:
+        return subprocess.run(argv, capture_output=True, text=True, env=env, timeout=timeout).stdout
+    except subprocess.TimeoutExpired:
+        print(f"   {' '.join(argv)}: no answer within {timeout:.0f} s, killed", file=sys.stderr)
+        return ""
+
+
+def kill_leftovers(root: Path) -> None:
+    """Processes devenv left running for a data root of ours (supervisors, forwarders, agents: they name
+    the root or have it in their environment) are reported and killed, with what runs under them."""
+    marker = f"DEVENV_ROOT={root}".encode()
+    found = set(processes.matching(str(root)))
+    for pid in processes.all_pids():
+        try:
+            if marker in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0"):
+                found.add(pid)
+        except OSError:
+            continue
+    found.discard(os.getpid())
+    if not found:
+        return
+    tree = processes.tree(found)
+    print(f"   devenv left processes running: {processes.describe(tree)}; killing them", file=sys.stderr)
+    for pid in tree:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
 def remove_leftover_network(env: dict[str, str]) -> None:
     """devenv removes a data root's bridge and firewall rules with its last container; if it did not,
     say so and remove them (they belong to this run: the root is ours)."""
     code = "from devenv.network.settings import load; print(load().bridge)"
-    found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
-    bridge = found.stdout.strip()
+    bridge = tidy([sys.executable, "-c", code], env=env).strip()
     if not bridge or subprocess.run(["ip", "link", "show", bridge], capture_output=True).returncode != 0:
         return
     print(f"   devenv left its bridge {bridge} behind: removing it and its rules", file=sys.stderr)
@@ -74,7 +107,7 @@ class Context:
         self.scratch = Path(tempfile.mkdtemp(prefix="devenv-bench-"))
         self.devenv_root = self.scratch / "devenv-root"
         self.devenv_root.mkdir()
-        self._closers: list[Callable[[], None]] = []
+        self._closers: list[Callable[[], object]] = []
         self._shared: dict[str, Any] = {}
         self._registry: Any = None
         self._engine: PrivateEngine | None = None
@@ -87,7 +120,7 @@ class Context:
     def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
         self.close()
 
-    def on_close(self, closer: Callable[[], None]) -> None:
+    def on_close(self, closer: Callable[[], object]) -> None:
         """Call ``closer`` when the context closes (last registered, first called)."""
         self._closers.append(closer)
 
@@ -133,10 +166,10 @@ class Context:
         if not root.exists():
             return
         env = self.devenv_env(root)
-        listed = subprocess.run(self.devenv("container", "ls", "-aq"), capture_output=True, text=True, env=env)
-        ids = listed.stdout.split()
+        ids = tidy(self.devenv("container", "ls", "-aq"), env=env).split()
         if ids:
-            subprocess.run(self.devenv("container", "rm", "-f", *ids), capture_output=True, env=env)
+            tidy(self.devenv("container", "rm", "-f", *ids), env=env)
+        kill_leftovers(root)
 
     # -- peers -----------------------------------------------------------------------------------
     def _need_peers(self) -> None:

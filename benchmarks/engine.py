@@ -29,8 +29,13 @@ from types import TracebackType
 from benchmarks import processes
 
 
-def _run(*argv: str, check: bool = True) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(list(argv), capture_output=True, check=check)
+def _run(*argv: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[bytes]:
+    try:
+        return subprocess.run(list(argv), capture_output=True, check=check, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        if check:
+            raise
+        return subprocess.CompletedProcess(list(argv), -9, b"", b"")
 
 
 def _free_subnet() -> ipaddress.IPv4Network:
@@ -170,10 +175,10 @@ class PrivateEngine:
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
-            if _run(*self.docker("ps", "-aq"), check=False).returncode == 0:
-                ids = self.output("ps", "-aq").split()
-                if ids:
-                    _run(*self.docker("rm", "-f", *ids), check=False)
+            listed = _run(*self.docker("ps", "-aq"), check=False)
+            ids = listed.stdout.decode().split() if listed.returncode == 0 else []
+            if ids:
+                _run(*self.docker("rm", "-f", *ids), check=False)
             self.proc.terminate()
             try:
                 self.proc.wait(60)

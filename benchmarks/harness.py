@@ -15,6 +15,7 @@ import signal
 import statistics
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -84,6 +85,11 @@ class Comparison:
 GNU_TIME = "/usr/bin/time"
 
 
+def _kill_group(pgid: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, signal.SIGKILL)
+
+
 def run_timed(
     argv: Sequence[str],
     *,
@@ -91,23 +97,29 @@ def run_timed(
     cwd: Path | None = None,
     check: bool = True,
     stdin: int | None = subprocess.DEVNULL,
+    timeout: float = 900,
 ) -> Sample:
     """Run a command; its wall time, CPU time, and the peak RSS of the largest process among it and the
     children it waited for (wait4, through GNU time). Detached processes (a container's supervisor)
-    are not in it."""
+    are not in it. A command still running after ``timeout`` seconds is killed (a failure)."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, tempfile.NamedTemporaryFile() as rss:
         wrapped = [GNU_TIME, "-q", "-f", "%M", "-o", rss.name, "--", *argv] if os.path.exists(GNU_TIME) else argv
         start = time.perf_counter()
         proc = subprocess.Popen(list(wrapped), env=env, cwd=cwd, stdin=stdin, stdout=out, stderr=err, process_group=0)
+        watchdog = threading.Timer(timeout, _kill_group, (proc.pid,))
+        watchdog.start()
         try:
             _, status, rusage = os.wait4(proc.pid, 0)
         except BaseException:  # interrupted: the command (its process group) does not outlive the run
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
+            _kill_group(proc.pid)
             proc.wait()
             raise
+        finally:
+            watchdog.cancel()
         elapsed = time.perf_counter() - start
         proc.returncode = os.waitstatus_to_exitcode(status)
+        if elapsed >= timeout:
+            raise RuntimeError(f"{' '.join(argv)} did not finish within {timeout:.0f} s (killed)")
         if check and proc.returncode != 0:
             err.seek(0)
             tail = err.read().decode(errors="replace")[-2000:]

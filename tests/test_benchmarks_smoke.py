@@ -89,6 +89,13 @@ def test_run_timed_reports_the_commands_own_peak_memory() -> None:
         run_timed(["/bin/false"])
 
 
+def test_run_timed_kills_a_command_that_hangs() -> None:
+    started = time.monotonic()
+    with pytest.raises(RuntimeError, match="did not finish within 1 s"):
+        run_timed(["sh", "-c", "sleep 60 & sleep 60"], timeout=1)
+    assert time.monotonic() - started < 10
+
+
 def test_alternate_warms_up_then_reverses_the_order_each_round() -> None:
     calls: list[str] = []
 
