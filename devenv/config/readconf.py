@@ -284,13 +284,15 @@ def resolved_features(
         metadata = dict(fetched.metadata)
         entries.append(loaded.substitute_local(feature_metadata_entry(metadata, step.user_id)))
         feature_id = str(metadata.get("id") or fetched.ref.id)
-        feature = {
-            **metadata,
-            "value": step.options,
-            "included": True,
-            "cachePath": str(fetched.folder),
-            "consecutiveId": f"{feature_id}_{index}",
-        }
+        # The reference's feature object is the metadata overlaid with what it parsed from the reference:
+        # {id, name, value, included} for local, tarball and GitHub features, {id, included, value} for OCI.
+        feature: dict[str, Any] = dict(metadata)
+        if fetched.ref.kind == "oci":
+            feature.update({"included": True, "value": step.options})
+        else:
+            feature.setdefault("name", step.user_id)
+            feature.update({"value": step.options, "included": True})
+        feature.update({"cachePath": str(fetched.folder), "consecutiveId": f"{feature_id}_{index}"})
         feature_sets.append(
             {
                 "sourceInformation": _source_information(step.user_id, fetched),
