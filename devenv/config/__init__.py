@@ -4,9 +4,10 @@ substitute, merge. Pure functions over frozen dataclasses; the only I/O is readi
 Public API (import from ``devenv.config``):
 
 Loading
-    ``load(workspace_folder=None, config_path=None, *, env=None, mount_git_root=True, cwd=None) -> LoadedConfig``
-        Locate (``.devcontainer/devcontainer.json``, ``.devcontainer.json``,
-        ``.devcontainer/<sub>/devcontainer.json``), parse, validate (first error raised as
+    ``load(workspace_folder=None, config_path=None, *, env=None, mount_git_root=True,
+    mount_git_worktree_common_dir=False, override_config=None, cwd=None) -> LoadedConfig``
+        (module ``loader``) Locate (``.devcontainer/devcontainer.json``, ``.devcontainer.json``,
+        ``.devcontainer/<sub>/devcontainer.json``; module ``locator``), parse, validate (first error raised as
         :class:`devenv.errors.ConfigError` ``path:line:col: pointer: message`` with an excerpt),
         move legacy ``extensions``/``settings``/``devPort`` to ``customizations.vscode``, compute the
         default workspace folder/mount, substitute the local variables, and type it.
@@ -39,8 +40,12 @@ Merging (``devenv.config.merge``)
     ``devcontainer.metadata`` label), ``parse_metadata_label(text)``.
 
 read-configuration
-    ``read_configuration(ReadConfigurationOptions, features=None) -> ReadConfigurationResult``;
-    ``jsonout.dumps`` writes JSON like JavaScript's ``JSON.stringify``.
+    ``read_configuration(ReadConfigurationOptions, features=None, image_metadata=None, container=None)
+    -> ReadConfigurationResult`` (module ``readconf``): the providers bring what is outside the file —
+    ``resolved_features``, and :class:`devenv.config.sources.WorkspaceSources` (the workspace's container
+    and the base image's label, from devenv's store or the Docker engine); ``devenv.api.read_configuration``
+    wires them. ``jsonout.dumps`` writes JSON like JavaScript's ``JSON.stringify``.
+    ``WorkspaceConfig.additional_mount``: the bind mount of a git worktree's common ``.git`` folder.
 
 Features (``devenv.features``): ``parse_feature_ref``, ``option_env_name``, ``feature_options``,
 ``install_order`` — see that package.
