@@ -293,13 +293,14 @@ def resolved_features(
             feature.setdefault("name", step.user_id)
             feature.update({"value": step.options, "included": True})
         feature.update({"cachePath": str(fetched.folder), "consecutiveId": f"{feature_id}_{index}"})
-        feature_sets.append(
-            {
-                "sourceInformation": _source_information(step.user_id, fetched),
-                "features": [feature],
-                "internalVersion": "2",
-            }
-        )
+        feature_set: dict[str, Any] = {
+            "sourceInformation": _source_information(step.user_id, fetched),
+            "features": [feature],
+            "internalVersion": "2",
+        }
+        if fetched.ref.kind in ("oci", "tarball") and fetched.digest:
+            feature_set["computedDigest"] = fetched.digest  # manifest digest / sha256 of the tarball
+        feature_sets.append(feature_set)
     return entries, {"featureSets": feature_sets, "dstFolder": str(data_root() / "build" / "features")}
 
 
@@ -312,6 +313,7 @@ def _source_information(user_id: str, fetched: Any) -> dict[str, Any]:
     if ref.kind == "oci" and ref.oci is not None:
         oci = ref.oci
         feature_ref = {
+            "scheme": _registry_scheme(oci.registry),
             "id": oci.id,
             "owner": oci.owner,
             "namespace": oci.namespace,
@@ -322,11 +324,39 @@ def _source_information(user_id: str, fetched: Any) -> dict[str, Any]:
             **({"tag": oci.tag} if oci.tag else {}),
             **({"digest": oci.digest} if oci.digest else {}),
         }
+        manifest = _stored_manifest(fetched.digest)
         return {
             "type": "oci",
-            "featureRef": feature_ref,
+            **({"manifest": manifest} if manifest is not None else {}),
             "manifestDigest": fetched.digest,
+            "featureRef": feature_ref,
             "userFeatureId": user_id,
             "userFeatureIdWithoutVersion": ref.without_version,
         }
     return {"type": "github-repo", "userFeatureId": user_id, "userFeatureIdWithoutVersion": ref.without_version}
+
+
+def _registry_scheme(registry: str) -> str:
+    """How the reference talks to a registry: plain HTTP to ``localhost`` only."""
+    from urllib.parse import urlsplit
+
+    try:
+        host = urlsplit(f"https://{registry}").hostname or ""
+    except ValueError:
+        host = ""
+    return "http" if host == "localhost" else "https"
+
+
+def _stored_manifest(digest: str | None) -> Any:
+    """The feature's OCI manifest as the registry sent it (the store keeps it by digest)."""
+    if not digest:
+        return None
+    import json
+
+    from devenv.errors import DevenvError
+    from devenv.store.store import Store
+
+    try:
+        return json.loads(Store().blobs.read_bytes(digest))
+    except (OSError, ValueError, LookupError, DevenvError):  # not kept (or damaged): left out
+        return None

@@ -25,7 +25,9 @@ from typing import Any
 import pytest
 
 from tests.conftest import ImageFixture
+from tests.integration.build_helpers import publish_feature
 from tests.integration.workspace_helpers import Devenv, ensure_docker_bridge, write_config
+from tests.support.registry import Registry
 
 pytestmark = [pytest.mark.docker, pytest.mark.registry, pytest.mark.reference, pytest.mark.slow]
 
@@ -225,6 +227,44 @@ def test_image_and_local_features_merged_like_the_reference(
     ids = [s["sourceInformation"]["userFeatureId"] for s in got["featuresConfiguration"]["featureSets"]]
     assert sorted(ids) == ["./extra", "./myfeat"]  # the additional feature is in (install order: by id)
     assert got["mergedConfiguration"]["init"] is True
+
+
+def test_oci_features_like_the_reference(
+    reference_cli: str, labelled_image: str, registry: Registry, devenv_root: Path, tmp_path: Path
+) -> None:
+    """Features from a registry (the reference speaks plain HTTP only to ``localhost``): one without a
+    name, one that depends on another, a string shorthand."""
+    ns = f"localhost:{registry.port}/rc{uuid.uuid4().hex[:8]}"
+    publish_feature(
+        f"{ns}/plain:1",
+        {"id": "plain", "version": "1.0.0", "options": {"version": {"type": "string", "default": "a"}}},
+    )
+    publish_feature(f"{ns}/base:1", {"id": "base", "version": "1.0.0", "name": "Base", "containerEnv": {"B": "1"}})
+    publish_feature(
+        f"{ns}/withdep:1",
+        {
+            "id": "withdep",
+            "version": "0.3.1",
+            "name": "With dep",
+            "dependsOn": {f"{ns}/base:1": {}},
+            "postCreateCommand": "withdep ${containerWorkspaceFolder}",
+            "customizations": {"vscode": {"extensions": ["w.x"]}},
+        },
+    )
+    workspace = tmp_path / "oci-ws"
+    write_config(workspace, {"image": labelled_image, "features": {f"{ns}/withdep:1": {}, f"{ns}/plain:1": "2.0"}})
+    args = (
+        "--workspace-folder",
+        str(workspace),
+        "--include-merged-configuration",
+        "--include-features-configuration",
+    )
+    got = ours(devenv_for(devenv_root, "embedded"), *args)
+    want = reference(reference_cli, *args)
+    assert_same(got, want)
+    features = [s["features"][0] for s in got["featuresConfiguration"]["featureSets"]]
+    assert [f["id"] for f in features] == ["base", "plain", "withdep"]  # withdep after what it depends on
+    assert features[1]["value"] == "2.0"  # the string shorthand, printed as written
 
 
 @pytest.mark.parametrize("runtime", ["embedded", "docker"])
