@@ -18,10 +18,18 @@ def main(argv: list[str]) -> int | None:
     """``argv`` starts after ``container``. Returns an exit code, or None to use the full parser.
 
     When this process is the ``devenv container ...`` command itself, it exits right here once the
-    output is flushed: tearing the interpreter down costs tens of milliseconds on the hot path.
+    output is flushed: tearing the interpreter down costs tens of milliseconds on the hot path. Such a
+    short-lived process also runs without the cyclic garbage collector: its collections during the
+    imports cost time, and in the processes it forks (the supervisor, the container's init) they would
+    copy memory pages the parent shares with them.
     """
+    own = sys.argv[1:2] == ["container"] and sys.argv[2:] == argv
+    if own:
+        import gc
+
+        gc.disable()
     code = _main(argv)
-    if code is not None and sys.argv[1:2] == ["container"] and sys.argv[2:] == argv:
+    if code is not None and own:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)

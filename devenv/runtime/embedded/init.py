@@ -133,14 +133,17 @@ def set_title(title: str) -> None:
 
 def _setup(sys: Syscalls, cfg: RunConfig, cgroup: ContainerCgroup, fds: InitFds) -> None:
     set_title("devenv-init")
-    cgroup.join(0)
-    flags = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWCGROUP
+    flags = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC
     if cfg.network != "host":
         flags |= CLONE_NEWNET
     sys.unshare(flags)
     if cfg.network != "host":
         netns.loopback_up()
+    # The network namespace exists: the supervisor attaches it while this process joins its cgroup (on
+    # cgroup v1 the first join waits for an RCU grace period: the two overlap).
     _send(fds.status_w, {"ns": 1})
+    cgroup.join(0)
+    sys.unshare(CLONE_NEWCGROUP)  # after the join: the container's cgroup is the root it sees
     if os.read(fds.go_r, 1) != b"1":
         raise container_fs.SetupError("the supervisor went away before the container started")
     os.close(fds.go_r)

@@ -12,6 +12,7 @@
         rootfs/                        overlay mount point (empty on the host), or the copied tree
         upper/, work/                  the overlay's upper and work dirs: the container's changes
     <data root>/containers/.locks/<id>.lock
+    <data root>/containers/.trash/<id>.<pid>   a removed container's files, deleted by process <pid>
     <data root>/volumes/<name>/_data   named and anonymous volumes (see volumes.py)
 
 Standard library only, and cheap to import: the supervisor and the fast CLI paths use it. Writes are
@@ -130,21 +131,47 @@ def mounts_below(path: str) -> list[str]:
 def remove_container_files(state_dir: str, anonymous_volumes: list[str], *, lock: bool) -> None:
     """Delete a stopped container's directory (and its anonymous volumes). Refuses to descend into a
     mount, so a bind-mounted source can never be deleted through it."""
+    trash = retire_container_files(state_dir, anonymous_volumes, lock=lock)
+    if trash is not None:
+        delete_tree(trash)
+
+
+def retire_container_files(state_dir: str, anonymous_volumes: list[str], *, lock: bool) -> str | None:
+    """Remove the container from view at once: its directory is renamed into ``containers/.trash`` (its
+    name and ID are free from then on) and its anonymous volumes are deleted. Returns the renamed
+    directory, for the caller to delete with :func:`delete_tree` (after answering whoever waits), or
+    None. Refuses when something is mounted inside, so a bind-mounted source is never deleted."""
     ctx = locked(lock_path(state_dir)) if lock else contextlib.nullcontext()
+    trash = None
     with ctx:
         if os.path.isdir(state_dir):
             busy = mounts_below(state_dir)
             if busy:
                 raise OSError(errno.EBUSY, f"still mounted inside the container directory: {', '.join(busy)}")
-            import shutil
-
-            shutil.rmtree(state_dir)
+            parent, cid = os.path.split(state_dir.rstrip("/"))
+            trash = os.path.join(parent, ".trash", f"{cid}.{os.getpid()}")
+            os.makedirs(os.path.dirname(trash), exist_ok=True)
+            os.rename(state_dir, trash)
         data_root = os.path.dirname(os.path.dirname(state_dir.rstrip("/")))
         for name in anonymous_volumes:
             vol = os.path.join(data_root, "volumes", name)
             if os.path.isdir(vol) and not mounts_below(vol):
-                import shutil
-
-                shutil.rmtree(vol)
+                delete_tree(vol)
     with contextlib.suppress(FileNotFoundError):
         os.unlink(lock_path(state_dir))
+    return trash
+
+
+def delete_tree(path: str) -> None:
+    """Delete a retired container directory; also any left in ``.trash`` by a process that died."""
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)
+    trash = os.path.dirname(path)
+    if os.path.basename(trash) != ".trash":
+        return
+    with contextlib.suppress(OSError):
+        for entry in os.listdir(trash):
+            pid = entry.rpartition(".")[2]
+            if pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
+                shutil.rmtree(os.path.join(trash, entry), ignore_errors=True)

@@ -237,14 +237,22 @@ class Monitor:
         for fd in (self.master, self.stdin_w):
             if fd >= 0:
                 os.close(fd)
-        remove_cgroup(self.info)
         self.st.update(status="stopped", exit_code=code, finished_at=time.time())
-        with contextlib.suppress(FileNotFoundError):  # (an orphan's directory is gone)
-            write_state(self.info["state_dir"], self.st)
-        auto_remove(self.info)
+        trash = None
+        if self.info.get("auto_remove"):
+            trash = auto_remove(self.info, delete=False)
+        else:
+            with contextlib.suppress(FileNotFoundError):  # (an orphan's directory is gone)
+                write_state(self.info["state_dir"], self.st)
         self.send(stream.int_frame(stream.EXIT, code))
         self._drop_client()
+        # What the client need not wait for (stop, rm and start wait for this process to exit):
+        remove_cgroup(self.info)
         detach_network(self.info)
+        if trash is not None:
+            from devenv.runtime.embedded import layout
+
+            layout.delete_tree(trash)
         os._exit(0)
 
 
@@ -284,15 +292,16 @@ def detach_network(info: dict[str, Any]) -> None:
         extend_path(info.get("sys_path") or [])
         from devenv.runtime.embedded import netns
 
-        netns.detach(info["id"])
+        netns.detach(info["id"], data_root=info.get("data_root") or None, sys_path=info.get("sys_path"))
     except Exception as exc:
         sys.stderr.write(f"cleanup of {info['id']}: network: {exc}\n")
 
 
-def auto_remove(info: dict[str, Any]) -> None:
-    """A ``--rm`` container: its directory, anonymous volumes and image lease."""
+def auto_remove(info: dict[str, Any], *, delete: bool = True) -> str | None:
+    """A ``--rm`` container: its image lease, anonymous volumes and directory. Without ``delete`` the
+    directory is only retired (renamed out of view); its path is returned for the caller to delete."""
     if not info.get("auto_remove"):
-        return
+        return None
     try:
         from devenv.runtime.embedded import layout
 
@@ -300,9 +309,14 @@ def auto_remove(info: dict[str, Any]) -> None:
             from devenv.runtime.embedded import image_source
 
             image_source.release(info["data_root"], info["release_lease"])
-        layout.remove_container_files(info["state_dir"], info.get("anonymous_volumes") or [], lock=True)
+        trash = layout.retire_container_files(info["state_dir"], info.get("anonymous_volumes") or [], lock=True)
+        if delete and trash is not None:
+            layout.delete_tree(trash)
+            return None
+        return trash
     except Exception as exc:
         sys.stderr.write(f"auto-remove of {info['id']} failed: {exc}\n")
+        return None
 
 
 COMM = "devenv-sup"
