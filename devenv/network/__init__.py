@@ -48,14 +48,28 @@ Settings (bridge name, subnet, firewall backend, DNS servers): :mod:`devenv.netw
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from devenv.network.state import Attachment, ForwardedPort, PortsState
-from devenv.runtime.base import NetworkMode, PortMapping, PortsPolicy
-
+TYPE_CHECKING = False  # (not typing's: the container runtime imports devenv.network.agent on its start path)
 if TYPE_CHECKING:
+    from typing import Any
+
     from devenv.events import Reporter
     from devenv.network.nsutil import NetnsRef
+    from devenv.network.state import Attachment, ForwardedPort, PortsState
+    from devenv.runtime.base import NetworkMode, PortMapping, PortsPolicy
+else:
+
+    def __getattr__(name: str) -> Any:
+        """The record types, imported when first asked for (they pull in the dataclass-heavy contract)."""
+        if name in ("Attachment", "ForwardedPort", "PortsState"):
+            from devenv.network import state
+
+            return getattr(state, name)
+        if name in ("NetworkMode", "PortMapping", "PortsPolicy"):
+            from devenv.runtime import base
+
+            return getattr(base, name)
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "Attachment",
@@ -114,6 +128,7 @@ def forwarded_ports(container_id: str) -> PortsState:
     """The ports the container's forwarder serves now (configured and auto-forwarded); empty when it is
     not running. In host mode: the configured ports, which the container serves on the host itself."""
     from devenv.network import state
+    from devenv.network.state import ForwardedPort, PortsState
 
     att = state.load(container_id)
     if att is None:

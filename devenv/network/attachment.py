@@ -4,7 +4,9 @@ Kernel changes happen under a machine-wide lock (:func:`settings.lock_path`), in
 undone: stale allocations are reclaimed, the bridge is created (and marked with an alias naming the
 data root that owns it), the firewall rules are ensured, an address is allocated, the veth pair is
 created with its container end configured inside the namespace. A failure undoes what was done. The
-bridge and its firewall rules go away with the last container attached to it.
+bridge and its firewall rules go away with the last container attached to it — at once, or, when the
+detach asks to keep the bridge (the network agent does, :mod:`devenv.network.agent`), once it has stayed
+unused for a while (:func:`teardown_if_unused`).
 """
 
 from __future__ import annotations
@@ -23,13 +25,14 @@ from devenv.events import NULL, Reporter
 from devenv.fsutil import file_lock
 from devenv.network import dns, firewall, forwarder, hostports, nsutil, settings, state
 from devenv.network.ipam import Ipam, IpamState
-from devenv.network.netlink import ContainerInterface, Netlink
+from devenv.network.netlink import ContainerInterface, LinkInfo, Netlink
 from devenv.network.nsutil import NetnsRef
 from devenv.network.settings import NetworkSettings
 from devenv.network.state import Attachment
 from devenv.runtime.base import NetworkMode, PortMapping, PortsPolicy
 
 CONTAINER_IFNAME = "eth0"
+RULES_RECHECK = 60.0  # seconds a long-lived caller trusts a bridge's firewall rules it checked
 
 
 def veth_name(bridge: str, container_id: str) -> str:
@@ -59,6 +62,14 @@ class Network:
         self._fw = fw
         self.ip_forward = ip_forward
         self.ipam = Ipam(settings.state_dir() / "bridges" / conf.bridge)
+        # A long-lived caller (the network agent) remembers when it last checked a bridge's firewall rules:
+        # bridge -> (its ifindex, monotonic time); rules are checked again for a new bridge or after
+        # RULES_RECHECK seconds. None: check on every connect.
+        self.rules_checked: dict[str, tuple[int, float]] | None = None
+        # ... and what it learnt of a bridge it saw: bridge -> (ifindex, gateway address, MTU).
+        self.bridges_seen: dict[str, tuple[int, ipaddress.IPv4Interface, int]] | None = None
+        self._bridge_index = 0
+        self._bridge_mtu = 0
 
     @property
     def fw(self) -> firewall.Firewall:
@@ -80,9 +91,9 @@ class Network:
                         forwarder.stop(record.forwarder_pid, record.forwarder_start)
                     state.remove(cid)
 
-    def _ensure_bridge(self) -> ipaddress.IPv4Interface:
+    def _ensure_bridge(self, link: LinkInfo | None) -> ipaddress.IPv4Interface:
+        """The bridge's address (creating the bridge when ``link``, the link of its name, is None)."""
         name = self.conf.bridge
-        link = self.netlink.link(name)
         if link is not None:
             if link.alias != bridge_alias():
                 owner = link.alias.removeprefix("devenv:") if link.alias.startswith("devenv:") else None
@@ -91,10 +102,17 @@ class Network:
                     + (f"another devenv data root ({owner})" if owner else "something other than devenv"),
                     remedy="choose another bridge name with DEVENV_BRIDGE or the 'bridge' network setting",
                 )
+            self._bridge_index, self._bridge_mtu = link.index, link.mtu
+            seen = self.bridges_seen.get(name) if self.bridges_seen is not None else None
+            if seen is not None and seen[0] == link.index:
+                return seen[1]
             addrs = self.netlink.addresses(name)
             if not addrs:
                 raise NetworkError(f"the bridge {name} has no IPv4 address", remedy=f"delete it: ip link del {name}")
-            return ipaddress.IPv4Interface(addrs[0])
+            gateway = ipaddress.IPv4Interface(addrs[0])
+            if self.bridges_seen is not None:
+                self.bridges_seen[name] = (link.index, gateway, link.mtu)
+            return gateway
         taken = self.netlink.routed_networks()
         subnet = self.conf.subnet
         if subnet is None:
@@ -107,8 +125,23 @@ class Network:
                     remedy="choose a free subnet with DEVENV_SUBNET or the 'subnet' network setting",
                 )
         gateway = ipaddress.IPv4Interface(f"{next(subnet.hosts())}/{subnet.prefixlen}")
-        self.netlink.create_bridge(name, address=str(gateway), alias=bridge_alias(), mtu=self.netlink.default_mtu())
+        mtu = self.netlink.default_mtu()
+        self.netlink.create_bridge(name, address=str(gateway), alias=bridge_alias(), mtu=mtu)
+        created = self.netlink.link(name)
+        self._bridge_index, self._bridge_mtu = (created.index if created is not None else 0), mtu
         return gateway
+
+    def _ensure_rules(self, gateway: ipaddress.IPv4Interface) -> None:
+        import time
+
+        name = self.conf.bridge
+        checked = self.rules_checked.get(name) if self.rules_checked is not None else None
+        now = time.monotonic()
+        if checked is not None and checked[0] == self._bridge_index and now - checked[1] < RULES_RECHECK:
+            return
+        self.fw.ensure(name, str(gateway.network))
+        if self.rules_checked is not None:
+            self.rules_checked[name] = (self._bridge_index, now)
 
     def collect_orphans(self) -> list[str]:
         """Remove devenv bridges whose data root no longer exists and that have no container attached
@@ -146,11 +179,12 @@ class Network:
         veth = veth_name(name, container_id)
         with file_lock(settings.lock_path(), what="the devenv network lock"), self.ipam.transaction() as st:
             self._reclaim(st)
-            created_bridge = self.netlink.link(name) is None
+            link = self.netlink.link(name)
+            created_bridge = link is None
             if created_bridge:
                 self.collect_orphans()
             try:
-                gateway = self._ensure_bridge()
+                gateway = self._ensure_bridge(link)
                 if st.subnet != gateway.network:
                     if st.allocations:
                         raise NetworkError(
@@ -159,14 +193,21 @@ class Network:
                             remedy="detach the containers on it, then try again",
                         )
                     st.subnet = gateway.network
-                self.fw.ensure(name, str(gateway.network))
+                self._ensure_rules(gateway)
                 firewall.enable_ip_forwarding(self.ip_forward)
                 address = st.allocate(container_id)
                 iface = ipaddress.IPv4Interface(f"{address}/{gateway.network.prefixlen}")
                 self.netlink.delete_link(veth)  # a leftover of an interrupted attach
-                peer = ContainerInterface(CONTAINER_IFNAME, str(iface), str(gateway.ip), self.netlink.default_mtu())
+                # (the veth gets the bridge's MTU, which is the default route's when the bridge was made)
+                mtu = self._bridge_mtu or self.netlink.default_mtu()
+                peer = ContainerInterface(CONTAINER_IFNAME, str(iface), str(gateway.ip), mtu)
                 self.netlink.create_veth(
-                    veth, netns_fd=netns_fd, bridge=name, alias=f"devenv:{container_id}", peer=peer
+                    veth,
+                    netns_fd=netns_fd,
+                    bridge=name,
+                    alias=f"devenv:{container_id}",
+                    peer=peer,
+                    bridge_index=self._bridge_index,
                 )
             except BaseException:
                 st.release(container_id)
@@ -177,14 +218,29 @@ class Network:
                 raise
         return iface, gateway.ip, veth
 
-    def disconnect(self, container_id: str) -> None:
+    def disconnect(self, container_id: str, *, keep_bridge: bool = False) -> None:
+        """Release the container's address and veth; the last one takes the bridge away (unless
+        ``keep_bridge``: then :meth:`teardown_if_unused` does, later)."""
         with file_lock(settings.lock_path(), what="the devenv network lock"), self.ipam.transaction() as st:
             had_state = st.subnet is not None
             self.netlink.delete_link(veth_name(self.conf.bridge, container_id))
             st.release(container_id)
             self._reclaim(st)
+            if keep_bridge:
+                return
             if not st.allocations and (had_state or self.netlink.link(self.conf.bridge) is not None):
                 self.teardown_bridge(st.subnet)
+
+    def teardown_if_unused(self) -> bool:
+        """Remove the bridge (and its rules) if no container is attached to it; True if it is gone."""
+        with file_lock(settings.lock_path(), what="the devenv network lock"), self.ipam.transaction() as st:
+            self._reclaim(st)
+            if st.allocations:
+                return False
+            link = self.netlink.link(self.conf.bridge)
+            if link is not None and link.alias == bridge_alias():
+                self.teardown_bridge(st.subnet)
+            return True
 
 
 def attach(
@@ -201,7 +257,7 @@ def attach(
     """See :mod:`devenv.network`."""
     state.check_id(container_id)
     if state.load(container_id) is not None:
-        detach(container_id, network=network)
+        detach(container_id, network=network, keep_bridge=True)  # attached again right below
     conf = network.conf if network is not None else settings.load()
     policy = policy or PortsPolicy()
     plan = dns.plan(mode, conf.resolv_conf, conf.dns)
@@ -285,8 +341,10 @@ def attach(
         os.close(netns_fd)
 
 
-def detach(container_id: str, *, network: Network | None = None, reporter: Reporter = NULL) -> None:
-    """See :mod:`devenv.network`."""
+def detach(
+    container_id: str, *, network: Network | None = None, reporter: Reporter = NULL, keep_bridge: bool = False
+) -> None:
+    """See :mod:`devenv.network`. ``keep_bridge``: the last container leaves the bridge in place."""
     att = state.load(container_id)
     if att is not None and att.forwarder_pid:
         forwarder.stop(att.forwarder_pid, att.forwarder_start)
@@ -297,7 +355,7 @@ def detach(container_id: str, *, network: Network | None = None, reporter: Repor
             network = None
         net = network or Network(conf)
         try:
-            net.disconnect(container_id)
+            net.disconnect(container_id, keep_bridge=keep_bridge)
         finally:
             if network is None:
                 net.netlink.close()

@@ -58,7 +58,16 @@ class FakeNetlink:
             raise NetworkError(f"creating bridge {name}: File exists")
         self.state[name] = FakeLink(name, "bridge", alias, mtu, addresses=[address])
 
-    def create_veth(self, host_name: str, *, netns_fd: int, bridge: str, alias: str, peer: ContainerInterface) -> None:
+    def create_veth(
+        self,
+        host_name: str,
+        *,
+        netns_fd: int,
+        bridge: str,
+        alias: str,
+        peer: ContainerInterface,
+        bridge_index: int = 0,
+    ) -> None:
         self._call(f"create_veth {host_name} {bridge} {peer.address}")
         if host_name in self.state:
             raise NetworkError(f"creating veth {host_name} for the container: File exists")

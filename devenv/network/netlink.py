@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import ipaddress
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -48,9 +49,19 @@ class Netlink(Protocol):
         """Create a bridge, give it ``address`` (CIDR), set it up."""
         ...
 
-    def create_veth(self, host_name: str, *, netns_fd: int, bridge: str, alias: str, peer: ContainerInterface) -> None:
-        """Create a veth pair: ``host_name`` enslaved to ``bridge`` and up; the peer inside ``netns_fd``
-        named and configured as ``peer`` (address, up, default route via the gateway; lo up too)."""
+    def create_veth(
+        self,
+        host_name: str,
+        *,
+        netns_fd: int,
+        bridge: str,
+        alias: str,
+        peer: ContainerInterface,
+        bridge_index: int = 0,
+    ) -> None:
+        """Create a veth pair: ``host_name`` enslaved to ``bridge`` (whose ifindex, when known, is
+        ``bridge_index``) and up; the peer inside ``netns_fd`` named and configured as ``peer`` (address,
+        up, default route via the gateway; lo up too)."""
         ...
 
     def delete_link(self, name: str) -> bool:
@@ -82,30 +93,30 @@ def _translate(exc: Exception, what: str) -> NetworkError:
 
 
 class PyrouteNetlink:
-    """The kernel, through pyroute2's ``IPRoute``."""
+    """The kernel, through pyroute2's rtnetlink messages (:mod:`devenv.network.rtnl`)."""
 
     def __init__(self) -> None:
-        self._ipr: Any = None
+        self._rtnl: Any = None
 
     def _ip(self) -> Any:
-        if self._ipr is None:
-            from pyroute2 import IPRoute
+        if self._rtnl is None:
+            from devenv.network.rtnl import Rtnl
 
-            self._ipr = IPRoute()
-        return self._ipr
+            self._rtnl = Rtnl()
+        return self._rtnl
 
     def close(self) -> None:
-        if self._ipr is not None:
-            self._ipr.close()
-            self._ipr = None
+        if self._rtnl is not None:
+            self._rtnl.close()
+            self._rtnl = None
 
     @contextmanager
     def _errors(self, what: str) -> Iterator[None]:
-        from pyroute2.netlink.exceptions import NetlinkError
+        from devenv.network.rtnl import NetlinkFailure
 
         try:
             yield
-        except NetlinkError as exc:
+        except NetlinkFailure as exc:
             raise _translate(exc, what) from None
 
     @staticmethod
@@ -124,18 +135,12 @@ class PyrouteNetlink:
 
     def links(self) -> list[LinkInfo]:
         with self._errors("listing network links"):
-            return [self._info(m) for m in self._ip().get_links()]
+            return [self._info(m) for m in self._ip().dump_links()]
 
     def link(self, name: str) -> LinkInfo | None:
-        from pyroute2.netlink.exceptions import NetlinkError
-
-        try:
-            msgs = self._ip().link("get", ifname=name)  # one request by name, no dump of every link
-        except NetlinkError as exc:
-            if exc.code == errno.ENODEV:
-                return None
-            raise _translate(exc, f"looking up link {name}") from None
-        return self._info(msgs[0]) if msgs else None
+        with self._errors(f"looking up link {name}"):
+            msg = self._ip().get_link(name)  # one request by name, no dump of every link
+        return self._info(msg) if msg is not None else None
 
     def _index(self, name: str) -> int:
         info = self.link(name)
@@ -147,69 +152,88 @@ class PyrouteNetlink:
         ip = self._ip()
         iface = ipaddress.IPv4Interface(address)
         with self._errors(f"creating bridge {name}"):
-            ip.link("add", ifname=name, kind="bridge", mtu=mtu)
+            ip.new_link(
+                [("IFLA_IFNAME", name), ("IFLA_MTU", mtu), ("IFLA_LINKINFO", {"attrs": [("IFLA_INFO_KIND", "bridge")]})]
+            )
             idx = self._index(name)
-            ip.link("set", index=idx, ifalias=alias)
-            ip.addr("add", index=idx, address=str(iface.ip), prefixlen=iface.network.prefixlen)
-            ip.link("set", index=idx, state="up")
+            ip.set_link(idx, [("IFLA_IFALIAS", alias)])
+            ip.add_addr(idx, str(iface.ip), iface.network.prefixlen)
+            ip.set_link(idx, [], up=True)
 
-    def create_veth(self, host_name: str, *, netns_fd: int, bridge: str, alias: str, peer: ContainerInterface) -> None:
+    def create_veth(
+        self,
+        host_name: str,
+        *,
+        netns_fd: int,
+        bridge: str,
+        alias: str,
+        peer: ContainerInterface,
+        bridge_index: int = 0,
+    ) -> None:
         ip = self._ip()
         with self._errors(f"creating veth {host_name} for the container"):
-            br = self._index(bridge)
-            ip.link(
-                "add",
-                ifname=host_name,
-                kind="veth",
-                mtu=peer.mtu,
-                peer={"ifname": peer.ifname, "net_ns_fd": netns_fd, "mtu": peer.mtu},
+            br = bridge_index or self._index(bridge)
+            peer_attrs = [("IFLA_IFNAME", peer.ifname), ("IFLA_NET_NS_FD", netns_fd), ("IFLA_MTU", peer.mtu)]
+            peer_msg = {"attrs": peer_attrs}  # (not up at creation: the kernel refuses that, ENOTCONN)
+            info = [("IFLA_INFO_KIND", "veth"), ("IFLA_INFO_DATA", {"attrs": [("VETH_INFO_PEER", peer_msg)]})]
+            ip.new_link(
+                [
+                    ("IFLA_IFNAME", host_name),
+                    ("IFLA_MTU", peer.mtu),
+                    ("IFLA_MASTER", br),
+                    ("IFLA_LINKINFO", {"attrs": info}),
+                ],
+                up=True,
             )
-            idx = self._index(host_name)
-            ip.link("set", index=idx, ifalias=alias, master=br)
-            ip.link("set", index=idx, state="up")
-        nsutil.run_in_netns(netns_fd, lambda: self._configure_peer(peer))
+            ip.set_link(0, [("IFLA_IFNAME", host_name), ("IFLA_IFALIAS", alias)])  # (an alias is not taken at creation)
+        self._configure_peer(netns_fd, peer)
 
-    def _configure_peer(self, peer: ContainerInterface) -> None:
-        from pyroute2 import IPRoute
+    def _configure_peer(self, netns_fd: int, peer: ContainerInterface) -> None:
+        """Address, up and default route of the container's end, through a socket of its namespace (its
+        ``lo`` is up already if its runtime did that; it is set up here too, as ``ip`` would leave it)."""
+        from devenv.network.rtnl import Rtnl
 
         iface = ipaddress.IPv4Interface(peer.address)
-        with IPRoute() as ip, self._errors(f"configuring {peer.ifname} inside the container"):
-            lo = ip.link_lookup(ifname="lo")
-            if lo:
-                ip.link("set", index=lo[0], state="up")
-            idx = ip.link_lookup(ifname=peer.ifname)[0]
-            ip.addr("add", index=idx, address=str(iface.ip), prefixlen=iface.network.prefixlen)
-            ip.link("set", index=idx, state="up")
-            ip.route("add", dst="0.0.0.0/0", gateway=peer.gateway, oif=idx)
+        sock = nsutil.socket_in_netns(netns_fd, socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, 0)
+        inside = Rtnl(sock)
+        try:
+            with self._errors(f"configuring {peer.ifname} inside the container"):
+                inside.set_link(0, [("IFLA_IFNAME", "lo")], up=True)
+                eth = inside.get_link(peer.ifname)
+                if eth is None:
+                    raise NetworkError(f"{peer.ifname} did not appear inside the container's namespace")
+                idx = int(eth["index"])
+                if not int(eth["flags"]) & 1:
+                    inside.set_link(idx, [], up=True)
+                inside.add_addr(idx, str(iface.ip), iface.network.prefixlen)
+                inside.add_default_route(peer.gateway, idx)
+        finally:
+            inside.close()
 
     def delete_link(self, name: str) -> bool:
-        from pyroute2.netlink.exceptions import NetlinkError
-
-        ip = self._ip()
-        try:
-            ip.link("del", ifname=name)
-            return True
-        except NetlinkError as exc:
-            if exc.code == errno.ENODEV:
-                return False
-            raise _translate(exc, f"deleting link {name}") from None
+        with self._errors(f"deleting link {name}"):
+            return bool(self._ip().del_link(name))
 
     def addresses(self, name: str | None = None) -> list[str]:
         ip = self._ip()
         with self._errors("listing addresses"):
-            kwargs: dict[str, Any] = {"family": 2}
+            index = None
             if name is not None:
                 info = self.link(name)
                 if info is None:
                     return []
-                kwargs["index"] = info.index
-            return [f"{m.get_attr('IFA_ADDRESS')}/{m['prefixlen']}" for m in ip.get_addr(**kwargs)]
+                index = info.index
+            return [
+                f"{m.get_attr('IFA_ADDRESS')}/{m['prefixlen']}"
+                for m in ip.dump_addrs()
+                if index is None or int(m["index"]) == index
+            ]
 
     def routed_networks(self) -> list[ipaddress.IPv4Network]:
         ip = self._ip()
         nets: list[ipaddress.IPv4Network] = []
         with self._errors("listing routes"):
-            for route in ip.get_routes(family=2, table=0):
+            for route in ip.dump_routes(table=0):
                 dst = route.get_attr("RTA_DST")
                 if dst is not None and route["dst_len"] > 0:
                     nets.append(ipaddress.IPv4Network(f"{dst}/{route['dst_len']}", strict=False))
@@ -219,9 +243,9 @@ class PyrouteNetlink:
     def default_mtu(self) -> int:
         ip = self._ip()
         with self._errors("reading the default route"):
-            for route in ip.get_routes(family=2, table=254):
+            for route in ip.dump_routes(table=254):
                 if route["dst_len"] == 0 and route.get_attr("RTA_OIF"):
-                    links = ip.get_links(route.get_attr("RTA_OIF"))
-                    if links:
-                        return int(links[0].get_attr("IFLA_MTU") or 1500)
+                    link = ip.get_link(index=int(route.get_attr("RTA_OIF")))
+                    if link is not None:
+                        return int(link.get_attr("IFLA_MTU") or 1500)
         return 1500

@@ -81,9 +81,11 @@ def run_in_netns(fd: int, fn: Callable[[], T]) -> T:
     return result[0]
 
 
-def socket_in_netns(fd: int, family: int = socket.AF_INET, kind: int = socket.SOCK_STREAM) -> socket.socket:
+def socket_in_netns(
+    fd: int, family: int = socket.AF_INET, kind: int = socket.SOCK_STREAM, proto: int = 0
+) -> socket.socket:
     """A socket that lives in the namespace ``fd`` (connect/bind act there), usable from any thread."""
-    return run_in_netns(fd, lambda: socket.socket(family, kind))
+    return run_in_netns(fd, lambda: socket.socket(family, kind, proto))
 
 
 def pidfd_open(pid: int) -> int | None:

@@ -12,6 +12,8 @@ environment            settings.json key        default
 ``DEVENV_DNS``         ``dns``                  the host's resolv.conf servers (comma-separated)
 ``DEVENV_RESOLV_CONF`` ``resolv_conf``          ``/etc/resolv.conf`` (the host file DNS is taken from)
 ``DEVENV_AUTOFORWARD_INTERVAL`` ``autoforward_interval``  ``1.0`` seconds between listener scans
+``DEVENV_BRIDGE_LINGER`` ``bridge_linger``      ``10`` seconds a bridge nobody uses stays up (with its
+                                                rules) for the next container; ``0``: removed at once
 =====================  =======================  ======================================================
 """
 
@@ -43,6 +45,7 @@ class NetworkSettings:
     dns: tuple[str, ...] = ()
     resolv_conf: Path = Path("/etc/resolv.conf")
     autoforward_interval: float = 1.0
+    bridge_linger: float = 10.0  # seconds an unused bridge stays for the next container (see devenv.network.agent)
 
 
 def state_dir() -> Path:
@@ -116,6 +119,11 @@ def load() -> NetworkSettings:
         interval_s = float(interval) if interval is not None else 1.0
     except (TypeError, ValueError):
         raise NetworkError(f"{where}: {interval!r} is not a number of seconds") from None
+    linger, where = get("DEVENV_BRIDGE_LINGER", "bridge_linger")
+    try:
+        linger_s = float(linger) if linger not in (None, "") else 10.0
+    except (TypeError, ValueError):
+        raise NetworkError(f"{where}: {linger!r} is not a number of seconds") from None
     return NetworkSettings(
         bridge=bridge,
         subnet=subnet,
@@ -123,6 +131,7 @@ def load() -> NetworkSettings:
         dns=tuple(dns),
         resolv_conf=Path(resolv or "/etc/resolv.conf"),
         autoforward_interval=max(0.05, interval_s),
+        bridge_linger=max(0.0, linger_s),
     )
 
 

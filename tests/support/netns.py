@@ -205,6 +205,9 @@ def network_root(devenv_root: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator
     from devenv.network import detach, settings, state
 
     monkeypatch.setenv("DEVENV_AUTOFORWARD_INTERVAL", "0.1")
+    # The last container takes the bridge and its rules away at once (the tests check that nothing is
+    # left); the default keeps an unused bridge a while for the next container (test_network_agent.py).
+    monkeypatch.setenv("DEVENV_BRIDGE_LINGER", "0")
     bridge = settings.load().bridge
     yield bridge
     for cid in state.all_ids():

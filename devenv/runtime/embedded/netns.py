@@ -53,10 +53,35 @@ def needs_attach(mode: str, ports: tuple[Any, ...] | list[Any], auto_forward: bo
 
 
 def attach(
-    container_id: str, init_pid: int, mode: str, ports: list[dict[str, Any]], policy: dict[str, Any]
+    container_id: str,
+    init_pid: int,
+    mode: str,
+    ports: list[dict[str, Any]],
+    policy: dict[str, Any],
+    *,
+    data_root: str,
+    sys_path: list[str] | None = None,
 ) -> NetworkInfo:
     """Attach the container whose pid 1 is ``init_pid``; ``ports``/``policy``: the fields of its
-    PortMappings and PortsPolicy."""
+    PortMappings and PortsPolicy. Through the data root's network agent (:mod:`devenv.network.agent`,
+    started if needed); in this process when no agent can be reached."""
+    from devenv.network import agent
+
+    msg = {"op": "attach", "id": container_id, "pid": init_pid, "mode": mode, "ports": ports, "policy": policy}
+    try:
+        answer = agent.call(data_root, msg, sys_path=sys_path)
+    except agent.AgentError as exc:
+        from devenv.errors import NetworkError
+
+        raise NetworkError(str(exc)) from None
+    except OSError:
+        return _attach_here(container_id, init_pid, mode, ports, policy)
+    return NetworkInfo(answer.get("ip"), answer.get("resolv_conf") or None, list(answer.get("ports") or []))
+
+
+def _attach_here(
+    container_id: str, init_pid: int, mode: str, ports: list[dict[str, Any]], policy: dict[str, Any]
+) -> NetworkInfo:
     from dataclasses import asdict
 
     from devenv import network
@@ -70,7 +95,21 @@ def attach(
     return NetworkInfo(att.ip, att.resolv_conf or None, [asdict(p) for p in att.ports])
 
 
-def detach(container_id: str) -> None:
+def detach(container_id: str, *, data_root: str | None = None, sys_path: list[str] | None = None) -> None:
+    """Detach the container's network; through the network agent when ``data_root`` is given (an unused
+    bridge then stays a while for the next container), else (or when no agent can be reached) here."""
+    if data_root is not None:
+        from devenv.network import agent
+
+        try:
+            agent.call(data_root, {"op": "detach", "id": container_id}, sys_path=sys_path)
+            return
+        except agent.AgentError as exc:
+            from devenv.errors import NetworkError
+
+            raise NetworkError(str(exc)) from None
+        except OSError:
+            pass
     from devenv import network
 
     network.detach(container_id)

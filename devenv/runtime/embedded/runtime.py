@@ -214,7 +214,10 @@ class EmbeddedRuntime:
             if cg.exists():
                 cg.remove()
             if lifecycle.needs_attach(raw["spec"]):
-                netns.detach(rec.id)
+                from devenv import network
+
+                if network.get(rec.id) is not None:  # (its supervisor detaches it when the container stops)
+                    netns.detach(rec.id, data_root=self.root)
             try:
                 lifecycle.remove_files(self.root, d, raw, volumes=volumes or rec.auto_remove, lock=False)
             except OSError as exc:

@@ -253,7 +253,15 @@ class Supervisor:
         """Attach the container's network namespace (its init waits), then write the /etc files it gets."""
         cfg = self.cfg
         try:
-            info = netns.attach(cfg.id, self.init_pid, cfg.network, cfg.ports, cfg.ports_policy)
+            info = netns.attach(
+                cfg.id,
+                self.init_pid,
+                cfg.network,
+                cfg.ports,
+                cfg.ports_policy,
+                data_root=cfg.data_root,
+                sys_path=cfg.sys_path,
+            )
         except Exception as exc:  # devenv.network raises NetworkError with the reason
             self.st.error = f"network: {exc}"
             return False
@@ -323,6 +331,9 @@ class Supervisor:
         }
 
     def _monitor(self) -> NoReturn:
+        import gc
+
+        gc.enable()  # (a CLI that forked this process may have turned it off for its short life)
         mon = monitor.Monitor(
             self._info(),
             json.loads(self.st.to_json()),

@@ -1,0 +1,93 @@
+"""The network agent: containers of the embedded runtime attach through it; an unused bridge stays for
+``bridge_linger`` seconds for the next container, then goes with its rules, and the agent exits."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from devenv import network
+from devenv.network import agent
+from devenv.runtime.embedded.runtime import EmbeddedRuntime
+from tests.integration.runtime_helpers import rootfs_spec, run_in
+from tests.support.netns import leftovers, network_root, wait_for
+
+pytest_plugins = ("tests.integration.runtime_fixtures",)
+__all__ = ["network_root"]
+
+NOTHING = {"links": [], "addresses": [], "rules": [], "nft": [], "forwarders": []}
+
+
+def agent_pids(root: Path) -> list[int]:
+    out = subprocess.run(["pgrep", "-f", f"devenv.network.agent {root}$"], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
+
+
+def bridge_index(bridge: str) -> int | None:
+    try:
+        return int(Path(f"/sys/class/net/{bridge}/ifindex").read_text())
+    except OSError:
+        return None
+
+
+@pytest.fixture
+def lingering(network_root: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("DEVENV_BRIDGE_LINGER", "2")
+    return network_root
+
+
+def test_an_unused_bridge_stays_for_the_next_container_then_goes(
+    rt: EmbeddedRuntime, bb_rootfs: Path, devenv_root: Path, lingering: str
+) -> None:
+    bridge = lingering
+    first = rt.start(rt.create(rootfs_spec(bb_rootfs, network="bridge")).id)
+    assert first.ip_address and network.get(first.id) is not None
+    assert len(agent_pids(devenv_root)) == 1
+    index = bridge_index(bridge)
+    rt.remove(first.id, force=True)
+    assert network.get(first.id) is None
+    # Nobody uses the bridge now: it stays (with its NAT rule) for the next container.
+    assert bridge_index(bridge) == index and leftovers(bridge, "zz")["rules"]
+    second = rt.start(rt.create(rootfs_spec(bb_rootfs, network="bridge")).id)
+    assert bridge_index(bridge) == index  # the same bridge, not a new one
+    code, out, _ = run_in(rt, second.id, "ip", "route")
+    assert code == 0 and "default via" in out
+    rt.remove(second.id, force=True)
+    # Unused for longer than the linger: the bridge, its addresses and rules go, and the agent exits.
+    wait_for(lambda: leftovers(bridge, second.id[:12]) == NOTHING, timeout=15, what="the bridge to go")
+    wait_for(lambda: not agent_pids(devenv_root), timeout=15, what="the network agent to exit")
+
+
+def test_a_killed_agent_loses_nothing(rt: EmbeddedRuntime, bb_rootfs: Path, devenv_root: Path, lingering: str) -> None:
+    c = rt.start(rt.create(rootfs_spec(bb_rootfs, network="bridge")).id)
+    (pid,) = agent_pids(devenv_root)
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: not agent_pids(devenv_root), timeout=10, what="the agent to die")
+    # The next container gets a new agent; the first one's attachment is still known and detached.
+    d = rt.start(rt.create(rootfs_spec(bb_rootfs, network="bridge")).id)
+    assert d.ip_address and d.ip_address != c.ip_address
+    rt.remove(c.id, force=True)
+    rt.remove(d.id, force=True)
+    assert network.get(c.id) is None and network.get(d.id) is None
+    wait_for(lambda: leftovers(lingering, d.id[:12]) == NOTHING, timeout=15, what="the bridge to go")
+
+
+def test_requests_from_other_users_are_refused(devenv_root: Path, lingering: str) -> None:
+    """The agent serves root (or its own user) only: another local user cannot attach or detach."""
+    assert agent.call(str(devenv_root), {"op": "detach", "id": "nobody-here"}) == {"ok": True}
+    probe = (
+        "import json, socket, sys\n"
+        "s = socket.socket(socket.AF_UNIX); s.connect(bytes.fromhex(sys.argv[1]))\n"
+        "s.sendall(json.dumps({'op': 'detach', 'id': 'x'}).encode()); s.shutdown(socket.SHUT_WR)\n"
+        "try:\n    print(repr(s.recv(100)))\nexcept ConnectionResetError:\n    print(repr(b''))\n"
+    )
+    out = subprocess.run(
+        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/python3", "-c", probe,
+         agent.socket_name(str(devenv_root)).hex()],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert out.strip() == "b''"
