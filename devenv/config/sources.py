@@ -104,9 +104,15 @@ class WorkspaceSources:
 
             request = ImageRequest(kind="image", image=ref, config_folder=config_folder)
             return DockerImages(open_runtime("docker")).prepare(request, reporter).labels
-        from devenv.api import get_image
+        from devenv.errors import ImageNotFound
+        from devenv.store.store import Store
 
-        return get_image(ref, reporter=reporter).config.labels
+        try:
+            return Store().image(ref).config.labels  # without the pull machinery when the store has it
+        except ImageNotFound:
+            from devenv.api import get_image
+
+            return get_image(ref, reporter=reporter).config.labels
 
 
 def _embedded_available() -> bool:
