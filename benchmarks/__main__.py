@@ -65,8 +65,16 @@ def selected(only: list[str] | None) -> list[tuple[str, Scenario]]:
     return out
 
 
+_stopping = False
+
+
 def _terminate(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")  # unwinds through the cleanups, like Ctrl-C
+    global _stopping
+    if _stopping:  # a second Ctrl-C must not cut the clean-up short
+        print("   stopping: removing what the benchmarks started, please wait", file=sys.stderr)
+        return
+    _stopping = True
+    raise KeyboardInterrupt(f"signal {signum}")  # unwinds through the clean-ups
 
 
 def _version(argv: list[str], env: dict[str, str] | None = None) -> str:
@@ -75,6 +83,15 @@ def _version(argv: list[str], env: dict[str, str] | None = None) -> str:
     except (OSError, subprocess.TimeoutExpired):
         return "not installed"
     return out.splitlines()[0] if out else "?"
+
+
+def _source_state() -> str:
+    """The commit devenv was measured at, and whether its code had uncommitted changes."""
+    head = _version(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"])
+    changed = subprocess.run(
+        ["git", "-C", str(REPO), "status", "--porcelain", "--", "devenv"], capture_output=True, text=True
+    ).stdout.strip()
+    return f"commit {head}" + (", with uncommitted changes in devenv/" if changed else "")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -107,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"   {time.monotonic() - started:.1f} s", file=sys.stderr, flush=True)
         machine["load average (1/5/15 min) at start"] = load_start
         machine["at end"] = load_average()
-        machine["devenv"] = _version([devenv_bin(), "--version"])
+        machine["devenv"] = f"{_version([devenv_bin(), '--version'])} ({_source_state()})"
         if ctx.peers and ctx.engine_started:
             machine["Docker engine"] = ctx.engine().version()
         if ctx.peers:

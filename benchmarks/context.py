@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
@@ -63,9 +64,9 @@ def tidy(argv: list[str], env: dict[str, str] | None = None, timeout: float = 12
         return ""
 
 
-def kill_leftovers(root: Path) -> None:
-    """Processes devenv left running for a data root of ours (supervisors, forwarders, agents: they name
-    the root or have it in their environment) are reported and killed, with what runs under them."""
+def devenv_processes(root: Path) -> set[int]:
+    """devenv's processes for a data root (supervisors, forwarders, the network agent: they name the root
+    or have it in their environment)."""
     marker = f"DEVENV_ROOT={root}".encode()
     found = set(processes.matching(str(root)))
     for pid in processes.all_pids():
@@ -75,6 +76,16 @@ def kill_leftovers(root: Path) -> None:
         except OSError:
             continue
     found.discard(os.getpid())
+    return found
+
+
+def kill_leftovers(root: Path, grace: float = 20) -> None:
+    """Once a data root has no containers, devenv's processes for it end by themselves (the network agent
+    lingers ~10 s for the next container, then takes the bridge with it). What still runs after
+    ``grace`` seconds is reported and killed, with what runs under it."""
+    deadline = time.monotonic() + grace
+    while (found := devenv_processes(root)) and time.monotonic() < deadline:
+        time.sleep(0.5)
     if not found:
         return
     tree = processes.tree(found)

@@ -97,7 +97,7 @@ def run_timed(
     cwd: Path | None = None,
     check: bool = True,
     stdin: int | None = subprocess.DEVNULL,
-    timeout: float = 900,
+    timeout: float = 600,
 ) -> Sample:
     """Run a command; its wall time, CPU time, and the peak RSS of the largest process among it and the
     children it waited for (wait4, through GNU time). Detached processes (a container's supervisor)
