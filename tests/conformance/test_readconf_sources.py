@@ -86,8 +86,11 @@ def reference_cli() -> str:
 
 
 @pytest.fixture(scope="module")
-def labelled_image(docker_engine: None, busybox_image: ImageFixture, tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A busybox image whose ``devcontainer.metadata`` label carries :data:`LABEL`, in the local registry."""
+def labelled_image(
+    docker_engine: None, busybox_image: ImageFixture, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A busybox image whose ``devcontainer.metadata`` label carries :data:`LABEL`, in the local registry
+    (and the Docker engine, where it is removed at the end)."""
     registry = busybox_image.ref.split("/", 1)[0]
     ref = f"{registry}/devenv-readconf/labelled:{uuid.uuid4().hex[:10]}"
     context = tmp_path_factory.mktemp("labelled")
@@ -100,7 +103,8 @@ def labelled_image(docker_engine: None, busybox_image: ImageFixture, tmp_path_fa
         timeout=300,
     )
     subprocess.run(["docker", "push", "-q", ref], check=True, capture_output=True, timeout=300)
-    return ref
+    yield ref
+    subprocess.run(["docker", "image", "rm", "-f", ref], capture_output=True)
 
 
 @pytest.fixture
