@@ -104,6 +104,11 @@ def parse_publish(text: str) -> PortMapping:
     """``-p [[IP:]HOST:]CONTAINER[/tcp|udp]``: the host port exactly, or a free one when not given."""
     from devenv.runtime.base import PortMapping
 
+    return PortMapping(**publish_fields(text))
+
+
+def publish_fields(text: str) -> dict[str, Any]:
+    """The PortMapping fields of ``-p TEXT`` (every field, as ``dataclasses.asdict`` would give them)."""
     spec, _, proto = text.partition("/")
     proto = proto or "tcp"
     if proto not in ("tcp", "udp"):
@@ -111,13 +116,24 @@ def parse_publish(text: str) -> PortMapping:
     parts = spec.rsplit(":", 2)
     try:
         if len(parts) == 1:
-            return PortMapping(int(parts[0]), 0, protocol=proto)  # type: ignore[arg-type]
-        if len(parts) == 2:
-            return PortMapping(int(parts[1]), int(parts[0] or 0), protocol=proto, require_local_port=bool(parts[0]))  # type: ignore[arg-type]
-        ip = parts[0].strip("[]") or "127.0.0.1"
-        return PortMapping(int(parts[2]), int(parts[1] or 0), ip, proto, require_local_port=bool(parts[1]))  # type: ignore[arg-type]
+            container, host, ip = int(parts[0]), 0, "127.0.0.1"
+        elif len(parts) == 2:
+            container, host, ip = int(parts[1]), int(parts[0] or 0), "127.0.0.1"
+        else:
+            container, host, ip = int(parts[2]), int(parts[1] or 0), parts[0].strip("[]") or "127.0.0.1"
     except ValueError:
         raise UsageError(f"-p {text!r}: expected [[IP:]HOST_PORT:]CONTAINER_PORT[/PROTOCOL]") from None
+    required = len(parts) > 1 and bool(parts[-2])
+    return {
+        "container_port": container,
+        "host_port": host,
+        "host_ip": ip,
+        "protocol": proto,
+        "label": None,
+        "require_local_port": required,
+        "elevate_if_needed": False,
+        "target_host": "",
+    }
 
 
 def parse_env(items: list[str], env_files: list[str] = ()) -> tuple[str, ...]:  # type: ignore[assignment]

@@ -13,6 +13,12 @@ from collections.abc import Mapping
 
 from devenv.cli import container_args as args
 
+TYPE_CHECKING = False  # (typing is not imported at run time: start-up time)
+if TYPE_CHECKING:
+    from typing import Any
+
+    from devenv.runtime.embedded.lifecycle import Prestart
+
 
 def main(argv: list[str]) -> int | None:
     """``argv`` starts after ``container``. Returns an exit code, or None to use the full parser.
@@ -40,9 +46,17 @@ def _main(argv: list[str]) -> int | None:
     from devenv.errors import DevenvError
 
     try:
-        if argv[0] in ("run", "create"):
+        if argv[0] == "create":
             parsed = args.parse_argv(argv[1:], args.RUN_OPTIONS, args.RUN_SHORT)
-            return do_run(args.run_options(parsed.values, parsed.positional), create_only=argv[0] == "create")
+            return do_run(args.run_options(parsed.values, parsed.positional), create_only=True)
+        if argv[0] == "run":
+            parsed = args.parse_argv(argv[1:], args.RUN_OPTIONS, args.RUN_SHORT)
+            pre = _prestart(parsed.values)
+            try:
+                return do_run(args.run_options(parsed.values, parsed.positional), prestarted=pre)
+            finally:
+                if pre is not None:
+                    pre.cancel()  # (unless the start took it)
         if argv[0] == "exec":
             parsed = args.parse_argv(argv[1:], args.EXEC_OPTIONS, args.EXEC_SHORT)
             return do_exec(parsed.values, parsed.positional)
@@ -55,7 +69,35 @@ def _main(argv: list[str]) -> int | None:
     return None
 
 
-def do_run(opts: object, *, create_only: bool = False) -> int:
+def _prestart(values: Mapping[str, Any]) -> Prestart | None:
+    """Spawn the container's supervisor now, before the code that creates the container is even imported:
+    its cgroup, namespaces and network get made meanwhile (see :mod:`devenv.runtime.embedded.spawn`).
+    None when the options are not usable as they are (the full path reports the problem)."""
+    network = values.get("network") or "bridge"
+    if network not in ("bridge", "host", "none"):
+        return None
+    from devenv.errors import UsageError
+
+    try:
+        ports = [args.publish_fields(p) for p in values.get("publish") or []]
+    except UsageError:
+        return None
+    from devenv.paths import data_root_str
+    from devenv.runtime.embedded import spawn
+
+    early, sock = spawn.prestart(
+        data_root_str(),
+        network=network,
+        ports=ports,
+        tty=bool(values.get("tty")),
+        stdin_open=bool(values.get("interactive")),
+    )
+    from devenv.runtime.embedded.lifecycle import Prestart
+
+    return Prestart(early, sock)
+
+
+def do_run(opts: object, *, create_only: bool = False, prestarted: Prestart | None = None) -> int:
     """Run (or create) a container; the exit code of the command (attached), 0 (detached), or 125-127
     when it could not start (as docker run). Works on the runtime's plain records (:mod:`devenv.runtime.
     embedded.run`): no dataclass-heavy module is imported on the way."""
@@ -76,7 +118,7 @@ def do_run(opts: object, *, create_only: bool = False) -> int:
         output.result({"id": record["id"], "name": record["name"]}, lambda r: str(r["id"]))
         return 0
     try:
-        record, code = run.run_plain(root, opts, warn=warn, reporter=reporter)
+        record, code = run.run_plain(root, opts, warn=warn, reporter=reporter, prestarted=prestarted)
     except StartFailed as exc:
         from devenv.cli.main import _report
 

@@ -225,3 +225,47 @@ def test_exec_detach_leaves_the_process_running(cli: Cli, bb_rootfs: Path) -> No
         lambda: cli("container", "exec", "host", "cat", "/tmp/mark").stdout == "done\n", what="the detached process"
     )
     assert "sleep 600" in cli("container", "exec", "host", "ps", "-o", "args").stdout
+
+
+@pytest.mark.parametrize("network", ["none", "bridge"])
+def test_a_run_that_cannot_create_its_container_leaves_nothing(
+    cli: Cli, bb_rootfs: Path, devenv_root: Path, network: str
+) -> None:
+    """``run`` spawns the supervisor before it creates the container (their work overlaps); when the
+    creation fails, the supervisor undoes its cgroup, namespaces and network and removes the directory."""
+    base = ("container", "run", "--rm", "--network", network)
+    assert cli(*base, "--name", "taken", "-d", "--rootfs", str(bb_rootfs), "sleep", "60").returncode == 0
+    again = cli(*base, "--name", "taken", "--rootfs", str(bb_rootfs), "true")
+    assert again.returncode != 0 and "already in use" in again.stderr
+    missing = cli(*base, "--rootfs", str(devenv_root / "no-such-dir"), "true")
+    assert missing.returncode != 0 and "not a directory" in missing.stderr
+    cli("container", "rm", "-f", "taken")
+
+    def ours(pid: str) -> bool:
+        """A supervisor or container init of this data root (its files are open there)."""
+        try:
+            if Path(f"/proc/{pid}/comm").read_text().strip() not in ("devenv-sup", "devenv-init"):
+                return False
+            return any(str(devenv_root) in os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd"))
+        except OSError:
+            return False
+
+    def clean() -> bool:
+        dirs = [p.name for p in (devenv_root / "containers").iterdir() if not p.name.startswith(".")]
+        return dirs == [] and not [pid for pid in os.listdir("/proc") if pid.isdigit() and ours(pid)]
+
+    wait_for(clean, timeout=10)
+
+
+def test_stop_and_rm_of_a_running_rm_container_return_at_once(cli: Cli, bb_rootfs: Path, devenv_root: Path) -> None:
+    """The supervisor of a --rm container removes it when it exits, under the container's lock: stop and
+    rm -f must not hold that lock while they wait for the supervisor (they did: 30 s, the wait's limit)."""
+    base = ("container", "run", "--rm", "-d", "--network", "none", "--rootfs", str(bb_rootfs), "sleep", "60")
+    for verb in (("stop", "--time", "1"), ("rm", "-f")):
+        name = f"quick-{verb[0]}"
+        assert cli(*base[:3], "--name", name, *base[3:]).returncode == 0
+        started = time.monotonic()
+        assert cli("container", *verb, name).returncode == 0
+        assert time.monotonic() - started < 10
+        assert name not in cli("container", "ls", "-a").stdout
+    assert [p.name for p in (devenv_root / "containers" / ".locks").iterdir()] == []

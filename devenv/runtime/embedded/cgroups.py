@@ -167,6 +167,11 @@ class ContainerCgroup:
 
     def create(self, limits: Limits, *, privileged: bool = False) -> None:
         """Make the directories and write the limits. Unsupported limits become :attr:`warnings`."""
+        self.create_dirs()
+        self.apply_limits(limits, privileged=privileged)
+
+    def create_dirs(self) -> None:
+        """Make the directories (a process may join them; the limits come with :meth:`apply_limits`)."""
         for h in self.layout.hierarchies:
             self._ensure_parent(h)
             path = self.path(h)
@@ -174,6 +179,9 @@ class ContainerCgroup:
                 os.mkdir(path)
             if h.fstype == "cgroup" and "cpuset" in h.controllers:
                 _inherit_cpuset(os.path.join(h.mountpoint, self.parent), path)
+
+    def apply_limits(self, limits: Limits, *, privileged: bool = False) -> None:
+        """Write the limits and the device allowlist. Unsupported limits become :attr:`warnings`."""
         self._limit(
             "memory",
             limits.memory_bytes,

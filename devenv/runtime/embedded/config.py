@@ -90,7 +90,7 @@ class RunConfig(_Record):
         "rootfs_upper", "rootfs_work", "user", "workdir", "tty", "stdin_open", "init", "network", "attach_network",
         "mounts", "etc_files", "caps", "privileged", "no_new_privs", "seccomp", "masked_paths", "readonly_paths",
         "limits", "cgroup_parent", "stop_signal", "auto_remove", "anonymous_volumes", "log_path", "tty_size",
-        "ports", "ports_policy", "data_root", "release_lease", "sys_path",
+        "release_lease",
     )  # fmt: skip
 
     def __init__(
@@ -128,12 +128,7 @@ class RunConfig(_Record):
         anonymous_volumes: list[str] | None = None,  # removed with the container by auto-remove
         log_path: str = "",
         tty_size: tuple[int, int] = (24, 80),  # rows, cols at start (an attached client sends resizes)
-        ports: list[dict[str, Any]] | None = None,  # PortMapping fields, for the network attach
-        ports_policy: dict[str, Any] | None = None,  # PortsPolicy fields (auto-forward)
-        data_root: str = "",  # the data root the container belongs to
         release_lease: str = "",  # the container whose image lease an auto-removed container releases
-        sys_path: list[str] | None = None,  # the starter's import path (a lean re-executed supervisor or
-        # monitor needs it to import the network code and its libraries)
     ) -> None:
         self.id = id
         self.name = name
@@ -168,11 +163,7 @@ class RunConfig(_Record):
         self.anonymous_volumes = anonymous_volumes if anonymous_volumes is not None else []
         self.log_path = log_path
         self.tty_size = tty_size
-        self.ports = ports if ports is not None else []
-        self.ports_policy = ports_policy if ports_policy is not None else {}
-        self.data_root = data_root
         self.release_lease = release_lease
-        self.sys_path = sys_path if sys_path is not None else []
 
     def to_json(self) -> str:
         raw = self.to_dict()

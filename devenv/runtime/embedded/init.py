@@ -2,9 +2,11 @@
 forwards signals (``init: true`` semantics, as tini), and exits with the command's exit status.
 
 It is forked by the supervisor right after ``unshare(CLONE_NEWPID)``, so it is pid 1 of the new pid
-namespace. It talks to the supervisor through ``status_w`` (JSON lines: ``{"ns": 1}`` when its
-namespaces exist, ``{"started": pid}`` or ``{"error": ..., "code": N}``) and waits on ``go_r`` before it
-mounts anything (the supervisor attaches the network in between). It keeps no host file descriptor
+namespace, before the start's configuration is complete: it creates its namespaces and joins its
+cgroup, then reads the :class:`RunConfig` from ``go_r`` (the supervisor attaches the network and gets
+the configuration from its caller meanwhile) and only then mounts anything. It talks to the supervisor
+through ``status_w`` (JSON lines: ``{"ns": 1}`` when its namespaces exist, ``{"started": pid}`` or
+``{"error": ..., "code": N}``); an empty ``go_r`` means the start was called off. It keeps no host file descriptor
 once the command runs, and makes itself non-dumpable so container processes cannot reach through
 ``/proc/1``.
 
@@ -97,10 +99,11 @@ def process_spec(cfg: RunConfig) -> process.ProcessSpec:
     )
 
 
-def main(sys: Syscalls, cfg: RunConfig, cgroup: ContainerCgroup, fds: InitFds) -> NoReturn:
-    """Never returns: exits with the command's status, or 125 when the setup fails."""
+def main(sys: Syscalls, network: str, cgroup: ContainerCgroup, fds: InitFds) -> NoReturn:
+    """Never returns: exits with the command's status, or 125 when the setup fails. ``network``: the
+    container's network mode (whether it gets a network namespace of its own)."""
     try:
-        _setup(sys, cfg, cgroup, fds)
+        cfg = _setup(sys, network, cgroup, fds)
         stdio = _stdio(cfg, fds)
     except BaseException as exc:  # report anything, with the step that failed
         message = str(exc) if isinstance(exc, container_fs.SetupError | OSError) else repr(exc)
@@ -131,25 +134,30 @@ def set_title(title: str) -> None:
             mem.write(data + b"\0" * (end - start - len(data)))
 
 
-def _setup(sys: Syscalls, cfg: RunConfig, cgroup: ContainerCgroup, fds: InitFds) -> None:
+def _setup(sys: Syscalls, network: str, cgroup: ContainerCgroup, fds: InitFds) -> RunConfig:
     set_title("devenv-init")
     flags = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC
-    if cfg.network != "host":
+    if network != "host":
         flags |= CLONE_NEWNET
     sys.unshare(flags)
-    if cfg.network != "host":
+    if network != "host":
         netns.loopback_up()
     # The network namespace exists: the supervisor attaches it while this process joins its cgroup (on
     # cgroup v1 the first join waits for an RCU grace period: the two overlap).
     _send(fds.status_w, {"ns": 1})
     cgroup.join(0)
     sys.unshare(CLONE_NEWCGROUP)  # after the join: the container's cgroup is the root it sees
-    if os.read(fds.go_r, 1) != b"1":
-        raise container_fs.SetupError("the supervisor went away before the container started")
+    chunks = []
+    while data := os.read(fds.go_r, 65536):
+        chunks.append(data)
     os.close(fds.go_r)
+    if not chunks:  # called off: the supervisor kills this process (or has gone away)
+        os._exit(125)
+    cfg = RunConfig.from_json(b"".join(chunks).decode())
     container_fs.setup(sys, cfg, cgroup.mount_list())
     sys.sethostname(cfg.hostname)
     sys.prctl(PR_SET_DUMPABLE, 0)
+    return cfg
 
 
 def _stdio(cfg: RunConfig, fds: InitFds) -> tuple[int, int, int]:

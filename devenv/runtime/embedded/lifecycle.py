@@ -6,10 +6,11 @@ they take and return the JSON-shaped dicts of :mod:`.specs`, so that starting a 
 dataclass-heavy module. Warnings go to ``warn`` (a callable taking the message).
 
 Creating writes the record (``container.json``) under the containers lock (so a concurrent create sees
-the name), prepares the root filesystem and takes a lease on the image. Starting writes ``run.json``
-and the managed /etc files, spawns the container's supervisor (:mod:`.supervisor`) and waits until
-the command runs (or failed to): the supervisor sets up the network itself, in parallel with the
-container's own namespace and filesystem setup.
+the name), prepares the root filesystem and takes a lease on the image. Starting spawns the container's
+supervisor with the start's early facts (:mod:`.spawn`: it creates the cgroup, the namespaces and the
+network meanwhile), writes ``run.json``, sends the supervisor the configuration and waits until the
+command runs (or failed to). ``devenv container run`` spawns the supervisor before it creates the
+container (:class:`Prestart`), so that both halves overlap.
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ import os
 import time
 
 from devenv.errors import ContainerError, ContainerNotFound
-from devenv.runtime.embedded import cgroups, layout, netns, plan, state, stream, supervisor
+from devenv.runtime.embedded import cgroups, layout, netns, plan, spawn, state, stream
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import socket
     from collections.abc import Callable
 
     from devenv.runtime.embedded.config import RunConfig
@@ -103,12 +105,13 @@ def create(
     auto_remove: bool = False,
     driver: str | None = None,
     warn: Warn = _ignore,
+    container_id: str | None = None,
 ) -> RecordDict:
     """Validate ``spec``, write the record and prepare the root filesystem; returns the record.
 
     ``image``: what ``spec["image"]`` (or ``spec["rootfs"]``) resolved to; ``tty``/``stdin_open``: the main
     process gets a terminal / an open stdin (an attached client feeds it); ``auto_remove``: removed once it
-    exits (``--rm``).
+    exits (``--rm``); ``container_id``: the ID whose directory a :class:`Prestart` made (else a new one).
     """
     try:
         for warning in plan.validate(spec):
@@ -120,7 +123,7 @@ def create(
         raise ContainerError(
             f"no command given and the image {spec['image']} has none", remedy="give a command after the image"
         )
-    cid = os.urandom(32).hex()
+    cid = container_id or os.urandom(32).hex()
     d = layout.container_dir(root, cid)
     with layout.locked(os.path.join(layout.containers_dir(root), ".lock")):
         name = spec["name"] or free_name(root)
@@ -129,7 +132,7 @@ def create(
                 f"the container name {name!r} is already in use",
                 remedy=f"remove it first (devenv container rm {name}) or choose another name",
             )
-        os.makedirs(d, mode=0o711)
+        os.makedirs(d, mode=0o711, exist_ok=container_id is not None)
         # The record goes first (with the name taken) so that a concurrent create sees the name.
         record: RecordDict = {
             "id": cid,
@@ -208,9 +211,11 @@ def start(
     tty_size: tuple[int, int] | None = None,
     supervisor_mode: str = "auto",
     warn: Warn = _ignore,
+    prestarted: Prestart | None = None,
 ) -> tuple[RecordDict, state.State, stream.Channel | None]:
     """Start the container ``cid`` (a no-op when it runs, unless ``attach``); returns its record, its
-    state once the command runs, and with ``attach`` the control channel (output frames, then EXIT)."""
+    state once the command runs, and with ``attach`` the control channel (output frames, then EXIT).
+    ``prestarted``: its supervisor, spawned before the container was created."""
     d = layout.container_dir(root, cid)
     with layout.locked(layout.lock_path(d)):
         record = load_record(d)
@@ -219,16 +224,17 @@ def start(
             if attach:
                 raise ContainerError(f"container {record['name']} is already running")
             return record, st, None
-        wait_supervisor_gone(st)
-        cleanup_after_crash(d, record)  # a supervisor killed or a reboot left its cgroup behind
-        cfg = run_config(root, d, record, tty_size, warn)
-        layout.write_text(os.path.join(d, "hostname"), record["hostname"] + "\n")
-        layout.write_text(os.path.join(d, "hosts"), hosts_text(record, None))
-        layout.write_text(os.path.join(d, "resolv.conf"), resolv_text(record["spec"]["network"], None))
-        with open(os.path.join(d, "run.json"), "w") as f:
-            f.write(cfg.to_json())
-        channel = stream.Channel(supervisor.spawn(cfg, supervisor_mode))
+        if prestarted is None:
+            wait_supervisor_gone(st)
+            cleanup_after_crash(d, record)  # a supervisor killed or a reboot left its cgroup behind
+            channel = stream.Channel(spawn.spawn(early_facts(root, d, record), supervisor_mode))
+        else:
+            channel = prestarted.take()
         try:
+            cfg = run_config(root, d, record, tty_size, warn)
+            with open(os.path.join(d, "run.json"), "w") as f:
+                f.write(cfg.to_json())
+            channel.send(stream.frame(spawn.CONFIG, cfg.to_json().encode()))
             started = _await_start(channel, record, d)
         except BaseException:
             channel.close()
@@ -244,6 +250,45 @@ def start(
 
 def needs_attach(spec: SpecDict) -> bool:
     return netns.needs_attach(spec["network"], spec["ports"], bool(spec["ports_policy"].get("auto_forward")))
+
+
+def early_facts(root: str, d: str, record: RecordDict) -> spawn.Early:
+    spec = record["spec"]
+    return spawn.early_facts(
+        record["id"],
+        d,
+        root,
+        network=spec["network"],
+        ports=list(spec["ports"]),
+        ports_policy=dict(spec["ports_policy"]),
+        tty=record["tty"],
+        stdin_open=record["stdin_open"],
+    )
+
+
+class Prestart:
+    """A supervisor spawned before its container exists (:func:`.spawn.prestart`, ``devenv container run``):
+    its kernel half (cgroup, namespaces, network) overlaps the creation of the record. Create the container
+    with :attr:`id` and hand this to :func:`start`, or :meth:`cancel` it (the supervisor then undoes what
+    it did and removes the directory)."""
+
+    def __init__(self, early: spawn.Early, sock: socket.socket) -> None:
+        self.early = early
+        self.channel: stream.Channel | None = stream.Channel(sock)
+
+    @property
+    def id(self) -> str:
+        return self.early["id"]
+
+    def take(self) -> stream.Channel:
+        assert self.channel is not None, "a prestarted supervisor is used once"
+        channel, self.channel = self.channel, None
+        return channel
+
+    def cancel(self) -> None:
+        if self.channel is not None:
+            self.channel.close()
+            self.channel = None
 
 
 def run_config(root: str, d: str, record: RecordDict, tty_size: tuple[int, int] | None, warn: Warn) -> RunConfig:
@@ -277,34 +322,11 @@ def run_config(root: str, d: str, record: RecordDict, tty_size: tuple[int, int] 
         attach_network=needs_attach(spec),
         tty_size=tty_size or (24, 80),
     )
-    cfg.data_root = root
-    cfg.ports = list(spec["ports"])
-    cfg.ports_policy = dict(spec["ports_policy"])
-    if cfg.attach_network:
-        import sys
-
-        cfg.sys_path = list(sys.path)
     if record["auto_remove"] and not spec["rootfs"]:
         cfg.release_lease = record["id"]
     for warning in warnings:
         warn(warning)
     return cfg
-
-
-def hosts_text(record: RecordDict, ip: str | None) -> str:
-    if record["spec"]["network"] == "host":
-        with contextlib.suppress(OSError), open("/etc/hosts") as f:
-            return f.read()
-    return netns.hosts_file(record["hostname"], ip)
-
-
-def resolv_text(mode: str, from_network: str | None) -> str:
-    if from_network:
-        return from_network
-    if mode == "host":
-        with contextlib.suppress(OSError), open("/etc/resolv.conf") as f:
-            return f.read()
-    return netns.host_resolv_conf()
 
 
 def _await_start(channel: stream.Channel, record: RecordDict, d: str) -> dict[str, object]:

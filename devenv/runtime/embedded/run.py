@@ -157,6 +157,7 @@ def create_plain(
     driver: str | None = None,
     warn: Warn | None = None,
     reporter: Reporter | None = None,
+    container_id: str | None = None,
 ) -> RecordDict:
     spec, image = build_spec(opts, data_root, reporter)
     return lifecycle.create(
@@ -168,6 +169,7 @@ def create_plain(
         auto_remove=opts.remove,
         driver=driver,
         warn=warn or lifecycle._ignore,
+        container_id=container_id,
     )
 
 
@@ -179,19 +181,33 @@ def run_plain(
     supervisor_mode: str = "auto",
     warn: Warn | None = None,
     reporter: Reporter | None = None,
+    prestarted: lifecycle.Prestart | None = None,
 ) -> tuple[RecordDict, int | None]:
     """Create and start; attached unless ``opts.detach``. Returns the record and the exit code (None
-    when detached)."""
+    when detached). ``prestarted``: the container's supervisor, spawned already (it is called off if
+    the container cannot be created)."""
     warn = warn or lifecycle._ignore
-    record = create_plain(data_root, opts, driver=driver, warn=warn, reporter=reporter)
+    try:
+        cid = prestarted.id if prestarted is not None else None
+        record = create_plain(data_root, opts, driver=driver, warn=warn, reporter=reporter, container_id=cid)
+    except BaseException:
+        if prestarted is not None:
+            prestarted.cancel()
+        raise
     if opts.detach:
-        lifecycle.start(data_root, record["id"], supervisor_mode=supervisor_mode, warn=warn)
+        lifecycle.start(data_root, record["id"], supervisor_mode=supervisor_mode, warn=warn, prestarted=prestarted)
         return record, None
     from devenv.runtime.embedded import attach, terminal
 
     size = terminal.get_winsize(0) if opts.tty else None
     _, _, channel = lifecycle.start(
-        data_root, record["id"], attach=True, tty_size=size, supervisor_mode=supervisor_mode, warn=warn
+        data_root,
+        record["id"],
+        attach=True,
+        tty_size=size,
+        supervisor_mode=supervisor_mode,
+        warn=warn,
+        prestarted=prestarted,
     )
     assert channel is not None
     return record, attach.relay(channel, tty=opts.tty, stdin_open=opts.interactive)

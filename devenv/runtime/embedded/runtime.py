@@ -179,9 +179,16 @@ class EmbeddedRuntime:
                 wait = rec.spec.stop_timeout if timeout is None else timeout
                 if not lifecycle.signal_and_wait(st.init, plan.parse_signal(rec.spec.stop_signal), wait):
                     lifecycle.signal_and_wait(st.init, signal.SIGKILL, 30.0)
-            lifecycle.wait_supervisor_gone(st)
-            lifecycle.cleanup_after_crash(d, records.load_raw(d))
-            rec, st = self._load(cid)
+        # (without the lock: the supervisor of a --rm container takes it to remove the container)
+        lifecycle.wait_supervisor_gone(st)
+        with layout.locked(layout.lock_path(d)):
+            try:
+                lifecycle.cleanup_after_crash(d, records.load_raw(d))
+                rec, st = self._load(cid)
+            except FileNotFoundError:  # a --rm container: removed by its supervisor
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(layout.lock_path(d))  # (made again by this lock)
+                st = state.State(status="stopped")
         return records.to_container(rec, st)
 
     def wait(self, container_id: str, timeout: float | None = None) -> int | None:
@@ -207,8 +214,15 @@ class EmbeddedRuntime:
                         remedy=f"stop it first (devenv container stop {rec.name}) or remove it with --force",
                     )
                 lifecycle.signal_and_wait(st.init, signal.SIGKILL, 30.0)
-            lifecycle.wait_supervisor_gone(st)
-            raw = records.load_raw(d)
+        # (without the lock: the supervisor of a --rm container takes it to remove the container)
+        lifecycle.wait_supervisor_gone(st)
+        with layout.locked(layout.lock_path(d)):
+            try:
+                raw = records.load_raw(d)
+            except FileNotFoundError:  # a --rm container: removed by its supervisor
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(layout.lock_path(d))  # (made again by this lock)
+                return
             lifecycle.cleanup_after_crash(d, raw)
             cg = cgroups.ContainerCgroup(cgroups.detect(), "devenv", rec.id)
             if cg.exists():

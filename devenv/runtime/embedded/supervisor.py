@@ -1,17 +1,15 @@
 """The per-container supervisor (like conmon): the parent of the container's pid 1, outside of it.
 
-It creates the container's cgroup, forks the container's init into a new pid namespace, attaches the
-container's network namespace (:mod:`devenv.network`, through :mod:`.netns`) while the init sets up
-its namespaces, records the state (running, then stopped with the exit code), captures stdout and
-stderr to the container log, serves an attached client (``run`` without ``-d``: output, stdin, window
-size, signals) and, when pid 1 exits, removes the cgroup (and the container with ``--rm``). It runs
-in a session of its own, so it outlives the CLI that started it.
-
-It is spawned by :func:`spawn`: forked from the caller when that is cheap and safe (a small,
-single-threaded process such as the CLI's fast path), else re-executed as ``python -I -S`` with only
-the standard library and this package's small runtime modules imported (idle memory matters: one
-supervisor per running container). Either way the caller keeps one end of a socketpair, the
-*control socket*, speaking :mod:`stream` frames.
+Spawned by :mod:`.spawn` with the early facts of a start, it creates the container's cgroup, forks the
+container's init into a new pid namespace and, while the init creates its namespaces and joins the
+cgroup, attaches the network (:mod:`.netns`, through the network agent). Then it takes the complete
+configuration from the caller (a CONFIG frame), applies the cgroup limits, writes the container's
+/etc/hostname, /etc/hosts and /etc/resolv.conf, and hands the configuration to the init, which mounts
+the container's filesystem and starts the command. From then on it records the state (running, then
+stopped with the exit code), captures stdout and stderr to the container log, serves an attached
+client (``run`` without ``-d``: output, stdin, window size, signals) and, when pid 1 exits, removes
+the cgroup (and the container with ``--rm``). It runs in a session of its own, so it outlives the
+caller.
 """
 
 from __future__ import annotations
@@ -26,93 +24,23 @@ import time
 
 from devenv.runtime.embedded import cgroups, init, layout, monitor, netns, seccomp, state, stream
 from devenv.runtime.embedded.config import RunConfig
+from devenv.runtime.embedded.spawn import CONFIG
 from devenv.runtime.embedded.syscalls import CLONE_NEWPID, real
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import NoReturn
+    from typing import Any, NoReturn
 
-FORK_RSS_LIMIT_KIB = 40 * 1024
-_BOOT = "import sys; sys.path.insert(0, sys.argv[1]); from devenv.runtime.embedded.supervisor import main_from_exec; main_from_exec()"  # noqa: E501
-
-
-def spawn(cfg: RunConfig, mode: str = "auto") -> socket.socket:
-    """Start the supervisor for ``cfg`` (whose ``run.json`` is already written); returns the control socket.
-
-    ``mode``: ``fork``, ``exec`` or ``auto`` (fork when this process is single-threaded and small).
-    """
-    if mode == "auto":
-        threading = sys.modules.get("threading")  # not imported: certainly single-threaded
-        single = threading is None or threading.active_count() == 1
-        mode = "fork" if single and _rss_kib() < FORK_RSS_LIMIT_KIB else "exec"
-    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-    log = os.path.join(cfg.state_dir, "supervisor.log")
-    if mode == "fork":
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - runs in the child
-            code = 1
-            try:
-                os.setsid()
-                if os.fork() != 0:  # the supervisor is our grandchild: never a zombie of the caller
-                    os._exit(0)
-                ours.close()
-                _daemon_stdio(log)
-                os.closerange(3, theirs.fileno())
-                os.closerange(theirs.fileno() + 1, 65536)
-                run(cfg, theirs)
-            except BaseException:
-                import traceback
-
-                traceback.print_exc()
-            finally:
-                os._exit(code)
-        os.waitpid(pid, 0)
-    else:
-        import subprocess
-
-        root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-        with open(log, "ab") as err:
-            # The new interpreter forks once more and exits: the supervisor is never our child.
-            subprocess.run(
-                [sys.executable, "-I", "-S", "-c", _BOOT, root, cfg.state_dir, str(theirs.fileno())],
-                pass_fds=[theirs.fileno()],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=err,
-                start_new_session=True,
-                check=False,
-            )
-    theirs.close()
-    return ours
-
-
-def _rss_kib() -> int:
-    try:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * (os.sysconf("SC_PAGE_SIZE") // 1024)
-    except (OSError, ValueError, IndexError):
-        return 1 << 30
-
-
-def _daemon_stdio(log: str) -> None:
-    null = os.open(os.devnull, os.O_RDWR)
-    err = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
-    os.dup2(null, 0)
-    os.dup2(null, 1)
-    os.dup2(err, 2)
-    os.close(null)
-    os.close(err)
+    from devenv.runtime.embedded.spawn import Early
 
 
 def main_from_exec() -> NoReturn:  # pragma: no cover - runs in the re-executed interpreter
     if os.fork() != 0:
         os._exit(0)
-    state_dir, fd = sys.argv[2], int(sys.argv[3])
+    early, fd = json.loads(sys.argv[2]), int(sys.argv[3])
     try:
-        with open(os.path.join(state_dir, "run.json")) as f:
-            cfg = RunConfig.from_json(f.read())
-        monitor.extend_path(cfg.sys_path)
-        run(cfg, socket.socket(fileno=fd))
+        monitor.extend_path(early.get("sys_path") or [])
+        run(early, socket.socket(fileno=fd))
     except BaseException:
         import traceback
 
@@ -140,26 +68,34 @@ class _Lines:
         return obj if isinstance(obj, dict) else None
 
 
-def run(cfg: RunConfig, ctl: socket.socket) -> NoReturn:
+def run(early: Early, ctl: socket.socket) -> NoReturn:
     """The supervisor's body. Never returns."""
     with contextlib.suppress(OSError), open("/proc/self/comm", "w") as f:
         f.write(monitor.COMM)
-    Supervisor(cfg, ctl).run()
+    Supervisor(early, ctl).run()
+
+
+class _Aborted(Exception):
+    """The caller closed the control socket before sending the configuration (the start is called off)."""
 
 
 class Supervisor:
-    def __init__(self, cfg: RunConfig, ctl: socket.socket) -> None:
-        self.cfg = cfg
+    def __init__(self, early: Early, ctl: socket.socket) -> None:
+        self.early = early
+        self.cfg: RunConfig | None = None
         self.ctl: socket.socket | None = ctl
         self.sys = real()
-        self.cgroup = cgroups.ContainerCgroup(cgroups.detect(), cfg.cgroup_parent, cfg.id)
+        self.cgroup = cgroups.ContainerCgroup(cgroups.detect(), early["cgroup_parent"], early["id"])
         self.st = state.State(status="created", supervisor=state.ProcessRef.of(os.getpid()))
-        self.log_fd = os.open(cfg.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
+        log = os.path.join(early["state_dir"], "container.log")
+        self.log_fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
         self.init_pid = 0
         self.outputs: dict[int, int] = {}  # fd -> stream (STDOUT/STDERR)
         self.stdin_w = -1
         self.master = -1
         self.reader = stream.FrameReader()
+        self.network_attached = False
+        self.early_frames: list[tuple[int, bytes]] = []  # client frames that came with the configuration
 
     # -- control socket ------------------------------------------------------------------------
     def send(self, data: bytes) -> None:
@@ -175,10 +111,33 @@ class Supervisor:
             self.ctl.close()
             self.ctl = None
 
+    def _receive_config(self) -> RunConfig:
+        """The caller's CONFIG frame (frames that come with it are kept for the monitor)."""
+        pending: list[tuple[int, bytes]] = []
+        while self.ctl is not None:
+            try:
+                data = self.ctl.recv(65536)
+            except OSError:
+                data = b""
+            if not data:
+                break
+            config = None
+            for kind, payload in self.reader.feed(data):
+                if kind == CONFIG and config is None:
+                    config = payload
+                else:
+                    pending.append((kind, payload))
+            if config is not None:
+                self.early_frames = pending
+                return RunConfig.from_json(config.decode())
+        raise _Aborted()
+
     # -- start ---------------------------------------------------------------------------------
     def run(self) -> NoReturn:
         try:
             exit_code = self._start()
+        except _Aborted:
+            self._abort()
         except BaseException as exc:  # report to the starter; never leave the cgroup behind
             import traceback
 
@@ -189,21 +148,21 @@ class Supervisor:
         self._monitor()
 
     def _start(self) -> int | None:
-        cfg = self.cfg
-        self.cgroup.create(cfg.limits, privileged=cfg.privileged)
+        early = self.early
+        self.cgroup.create_dirs()
         seccomp.available()  # load libseccomp from the host now: the container's root will not have it
         status_r, status_w = os.pipe2(os.O_CLOEXEC)
         go_r, go_w = os.pipe2(os.O_CLOEXEC)
         fds = init.InitFds(status_w, go_r)
         pty_ours = -1
-        if cfg.tty:
+        if early["tty"]:
             a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
             pty_ours, fds.pty_sock = a.detach(), b.detach()
         else:
             out_r, fds.stdout = os.pipe2(os.O_CLOEXEC)
             err_r, fds.stderr = os.pipe2(os.O_CLOEXEC)
             self.outputs = {out_r: stream.STDOUT, err_r: stream.STDERR}
-            if cfg.stdin_open:
+            if early["stdin_open"]:
                 fds.stdin, self.stdin_w = os.pipe2(os.O_CLOEXEC)
         own_pid_ns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
         self.sys.unshare(CLONE_NEWPID)
@@ -215,7 +174,7 @@ class Supervisor:
                     os.close(fd)
             if self.ctl is not None:
                 self.ctl.close()
-            init.main(self.sys, cfg, self.cgroup, fds)
+            init.main(self.sys, early["network"], self.cgroup, fds)
         self.init_pid = pid
         self.sys.setns(own_pid_ns, CLONE_NEWPID)
         os.close(own_pid_ns)
@@ -227,11 +186,16 @@ class Supervisor:
         if msg is None or "error" in msg:
             os.close(go_w)
             return self._start_failed(msg)
-        if cfg.attach_network and not self._network():
+        network_info = self._network() if early["attach_network"] else netns.NetworkInfo()
+        cfg = self.cfg = self._receive_config()
+        if network_info is None:  # (the attach failed: reported once the caller is listening for the outcome)
             os.close(go_w)
             self._kill_init()
             return 125
-        os.write(go_w, b"1")
+        self.cgroup.apply_limits(cfg.limits, privileged=cfg.privileged)
+        self._write_etc(cfg, network_info)
+        with contextlib.suppress(BrokenPipeError):  # (the init failed: its status line says why)
+            _write_all(go_w, cfg.to_json().encode())
         os.close(go_w)
         if cfg.tty:
             self.master = self._receive_master(pty_ours)
@@ -249,29 +213,40 @@ class Supervisor:
         self.send(stream.json_frame(stream.STARTED, {"pid": pid, "warnings": self.cgroup.warnings}))
         return None
 
-    def _network(self) -> bool:
-        """Attach the container's network namespace (its init waits), then write the /etc files it gets."""
-        cfg = self.cfg
+    def _network(self) -> netns.NetworkInfo | None:
+        """Attach the container's network namespace (its init waits); None when that failed."""
+        early = self.early
         try:
             info = netns.attach(
-                cfg.id,
+                early["id"],
                 self.init_pid,
-                cfg.network,
-                cfg.ports,
-                cfg.ports_policy,
-                data_root=cfg.data_root,
-                sys_path=cfg.sys_path,
+                early["network"],
+                early["ports"],
+                early["ports_policy"],
+                data_root=early["data_root"],
+                sys_path=early["sys_path"],
             )
         except Exception as exc:  # devenv.network raises NetworkError with the reason
             self.st.error = f"network: {exc}"
-            return False
-        if cfg.network != "host":
-            layout.write_text(os.path.join(cfg.state_dir, "hosts"), netns.hosts_file(cfg.hostname, info.ip_address))
-        if info.resolv_conf:
-            layout.write_text(os.path.join(cfg.state_dir, "resolv.conf"), info.resolv_conf)
+            return None
+        self.network_attached = True
         self.st.ip_address = info.ip_address
         self.st.ports = info.ports
-        return True
+        return info
+
+    def _write_etc(self, cfg: RunConfig, info: netns.NetworkInfo) -> None:
+        """The files bind-mounted onto the container's /etc/hostname, /etc/hosts and /etc/resolv.conf
+        (rewritten in place: a running container's exec sees the same inodes)."""
+        d = cfg.state_dir
+        layout.write_text(os.path.join(d, "hostname"), cfg.hostname + "\n")
+        if cfg.network == "host":
+            hosts = _read("/etc/hosts") or netns.hosts_file(cfg.hostname, None)
+            resolv = _read("/etc/resolv.conf") or ""
+        else:
+            hosts = netns.hosts_file(cfg.hostname, info.ip_address)
+            resolv = info.resolv_conf or netns.host_resolv_conf()
+        layout.write_text(os.path.join(d, "hosts"), hosts)
+        layout.write_text(os.path.join(d, "resolv.conf"), info.resolv_conf if info.resolv_conf else resolv)
 
     def _receive_master(self, sock_fd: int) -> int:
         sock = socket.socket(fileno=sock_fd)
@@ -311,23 +286,39 @@ class Supervisor:
         self.st.exit_code = code
         self.st.finished_at = time.time()
         with contextlib.suppress(OSError):
-            state.write(self.cfg.state_dir, self.st)
+            state.write(self.early["state_dir"], self.st)
         self.send(stream.json_frame(stream.ERROR, {"error": message, "code": code}))
         monitor.auto_remove(self._info())
         os._exit(0)
 
-    def _info(self) -> dict[str, object]:
-        cfg = self.cfg
+    def _abort(self) -> NoReturn:
+        """The caller called the start off (it failed to create the container, or went away): undo the
+        kernel half; a directory that never got a record goes too."""
+        with contextlib.suppress(Exception):
+            if self.init_pid:
+                self._kill_init()
+            monitor.remove_cgroup(self._info())
+            if self.network_attached:
+                monitor.detach_network(self._info())
+        d = self.early["state_dir"]
+        if not os.path.exists(os.path.join(d, layout.RECORD)):
+            import shutil
+
+            shutil.rmtree(d, ignore_errors=True)
+        os._exit(0)
+
+    def _info(self) -> dict[str, Any]:
+        early, cfg = self.early, self.cfg
         return {
-            "id": cfg.id,
-            "state_dir": cfg.state_dir,
-            "cgroup_parent": cfg.cgroup_parent,
-            "auto_remove": cfg.auto_remove,
-            "anonymous_volumes": cfg.anonymous_volumes,
-            "attach_network": cfg.attach_network,
-            "data_root": cfg.data_root,
-            "release_lease": cfg.release_lease,
-            "sys_path": cfg.sys_path,
+            "id": early["id"],
+            "state_dir": early["state_dir"],
+            "cgroup_parent": early["cgroup_parent"],
+            "auto_remove": cfg.auto_remove if cfg is not None else False,
+            "anonymous_volumes": cfg.anonymous_volumes if cfg is not None else [],
+            "attach_network": early["attach_network"],
+            "data_root": early["data_root"],
+            "release_lease": cfg.release_lease if cfg is not None else "",
+            "sys_path": early["sys_path"],
         }
 
     def _monitor(self) -> NoReturn:
@@ -345,6 +336,7 @@ class Supervisor:
             self.ctl,
         )
         mon.reader = self.reader
+        mon._handle(self.early_frames)
         if mon.run(handoff_after=monitor.IDLE_HANDOFF):
             mon.handoff()
         mon.finish()
@@ -355,3 +347,11 @@ def _write_all(fd: int, data: bytes) -> None:
     while view:
         n = os.write(fd, view)
         view = view[n:]
+
+
+def _read(path: str) -> str | None:
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return None
