@@ -55,5 +55,28 @@ extra=""
 [ "$with_test" = 1 ] && extra="[test]"
 "$venv/bin/python" -m pip install -q --upgrade pip >/dev/null
 "$venv/bin/python" -m pip install -q -e "$here$extra"
-ln -sf "$venv/bin/devenv" /usr/local/bin/devenv
+
+# Compiled modules up front: the first run of each command (and every run where Python cannot write
+# __pycache__) would otherwise compile them.
+"$venv/bin/python" -m compileall -q -j 0 "$here/devenv" >/dev/null
+
+# The console script pip writes runs Python's `site` (the venv's .pth files, setuptools' distutils
+# hook): a few milliseconds on every command, and `devenv exec` / `devenv container run` are measured
+# in tens. devenv's own launcher starts Python without `site` and puts the two directories it needs on
+# the path itself (the venv's site-packages and, for this editable install, the source tree).
+purelib=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+srcdir=$("$venv/bin/python" -c 'import devenv, os; print(os.path.dirname(os.path.dirname(devenv.__file__)))')
+launcher="$venv/bin/devenv"
+printf '%s\n' \
+  "#!$venv/bin/python -S" \
+  "# devenv's launcher, written by scripts/install.sh (pip's console script would import site)." \
+  "import sys" \
+  "" \
+  "sys.path[1:1] = [\"$srcdir\", \"$purelib\"]" \
+  "from devenv.cli.main import main" \
+  "" \
+  "sys.exit(main())" > "$launcher.tmp"
+chmod 755 "$launcher.tmp"
+mv -f "$launcher.tmp" "$launcher"
+ln -sf "$launcher" /usr/local/bin/devenv
 echo "devenv: installed $("$venv/bin/devenv" --version) at /usr/local/bin/devenv" >&2
