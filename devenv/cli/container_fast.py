@@ -132,9 +132,9 @@ def do_run(opts: object, *, create_only: bool = False, prestarted: Prestart | No
 def do_exec(values: Mapping[str, object], positional: list[str]) -> int:
     from types import SimpleNamespace
 
-    from devenv import api
     from devenv.errors import UsageError
-    from devenv.runtime.embedded.exec import ExecFailed
+    from devenv.paths import data_root_str
+    from devenv.runtime.embedded import exec as exec_mod
 
     if len(positional) < 2:
         raise UsageError("container exec needs a CONTAINER and a COMMAND")
@@ -148,9 +148,9 @@ def do_exec(values: Mapping[str, object], positional: list[str]) -> int:
         tty=bool(values.get("tty")),
         interactive=bool(values.get("interactive")),
     )
-    try:
-        return api.exec_in_container(positional[0], spec, detach=bool(values.get("detach")))  # type: ignore[arg-type]
-    except ExecFailed as exc:
+    try:  # (devenv.api.exec_in_container, without the imports of the façade and of pathlib)
+        return exec_mod.exec_command(data_root_str(), positional[0], spec, detach=bool(values.get("detach")))  # type: ignore[arg-type]
+    except exec_mod.ExecFailed as exc:
         from devenv.cli.main import _report
 
         return _report(exc, exc.command_exit_code, exc.message, exc.render())

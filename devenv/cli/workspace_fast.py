@@ -6,10 +6,10 @@ Parses the reference's ``exec`` options itself and returns None for anything it 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
-
+TYPE_CHECKING = False  # (typing is not imported at run time: this is exec's path)
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from devenv.events import Reporter
     from devenv.workspace.hooks import OutputLine
     from devenv.workspace.state import WorkspaceState
@@ -50,7 +50,9 @@ def fast_exec(argv: list[str]) -> int | None:
         target = resolve_target(values.get("--workspace-folder"), values.get("--config"), lists["--id-label"])
         return run(target, args, remote_env=parse_remote_env(tuple(lists["--remote-env"])))
     except DevenvError as exc:
-        return main._report(exc, exc.exit_code, exc.message, exc.render())
+        # (a command that cannot be run exits 126/127, as docker exec: the runtime's ExecFailed says which)
+        code = getattr(exc, "command_exit_code", exc.exit_code)
+        return main._report(exc, code, exc.message, exc.render())
     except KeyboardInterrupt as exc:
         return main._report(exc, 130, "interrupted")
 

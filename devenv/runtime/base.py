@@ -166,6 +166,9 @@ class ExecSpec:
     workdir: str = ""
     tty: bool = False
     interactive: bool = False  # keep stdin open
+    # What the process sees as its argv[0] ("" = argv[0]): "-bash" runs /bin/bash as a login shell, as
+    # login(1) and sshd start one. The embedded runtime passes it to execve; the Docker backend ignores it.
+    argv0: str = ""
 
 
 @dataclass

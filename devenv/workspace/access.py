@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from devenv.workspace import state as states
 from devenv.workspace.identity import default_id_labels, parse_id_labels, workspace_key
 
+TYPE_CHECKING = False  # (typing is not imported at run time: this is exec's path)
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from devenv.errors import WorkspaceError
 
 
@@ -112,8 +113,9 @@ def run(
     st = load_state(target)
     env = dict(exec_env(st))
     env.update(remote_env or {})
-    if login_shell:
-        argv = [st.shell, "-l"]
+    argv0 = ""
+    if login_shell:  # as login(1) and sshd start one: argv[0] is "-" and the shell's name
+        argv, argv0 = [st.shell], "-" + os.path.basename(st.shell)
     if tty is None:
         tty = sys.stdin.isatty() and sys.stdout.isatty()
     workdir = st.remote_workspace_folder or st.home
@@ -124,9 +126,9 @@ def run(
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # the command gets Ctrl-C, not us
     try:
         if st.runtime == "docker":
-            code = _docker_exec(st, argv, env, workdir, tty)
+            code = _docker_exec(st, argv, env, workdir, tty, argv0)
         else:
-            code = _runtime_exec(st, argv, env, workdir, tty)
+            code = _runtime_exec(st, argv, env, workdir, tty, argv0)
     finally:
         signal.signal(signal.SIGINT, previous)
     if code in (1, 126, 127):
@@ -134,11 +136,24 @@ def run(
     return code
 
 
-def _docker_exec(st: states.WorkspaceState, argv: Sequence[str], env: dict[str, str], workdir: str, tty: bool) -> int:
+LOGIN_SHELLS_WITH_EXEC_A = ("bash", "zsh", "ksh", "mksh")
+
+
+def _docker_exec(
+    st: states.WorkspaceState, argv: Sequence[str], env: dict[str, str], workdir: str, tty: bool, argv0: str = ""
+) -> int:
     """Straight to the docker CLI: nothing of devenv's runtime layer is imported on this path."""
     import subprocess
 
     from devenv.runtime.dockercli import exec_argv
+
+    if argv0:
+        # docker exec cannot set argv[0]: a shell that has `exec -a` replaces itself with the program
+        # under that name; other shells are asked to be a login shell with -l.
+        if os.path.basename(argv[0]) in LOGIN_SHELLS_WITH_EXEC_A:
+            argv = [argv[0], "-c", 'exec -a "$0" "$1"', argv0, argv[0]]
+        else:
+            argv = [argv[0], "-l", *argv[1:]]
 
     args = exec_argv(
         "docker",
@@ -156,48 +171,32 @@ def _docker_exec(st: states.WorkspaceState, argv: Sequence[str], env: dict[str, 
         raise _error(f"cannot run the docker CLI: {exc.strerror}", "install docker (docker.io)") from exc
 
 
-def _runtime_exec(st: states.WorkspaceState, argv: Sequence[str], env: dict[str, str], workdir: str, tty: bool) -> int:
-    import stat
-    import threading
+def _runtime_exec(
+    st: states.WorkspaceState, argv: Sequence[str], env: dict[str, str], workdir: str, tty: bool, argv0: str = ""
+) -> int:
+    """The caller's stdin (terminal, pipe, file or /dev/null), stdout and stderr are the process's."""
+    fields = {
+        "argv": tuple(argv),
+        "env": tuple(f"{k}={v}" for k, v in env.items()),
+        "user": st.remote_user,
+        "workdir": workdir,
+        "tty": tty,
+        "interactive": True,
+        "argv0": argv0,
+    }
+    if st.runtime == "embedded":
+        # The embedded runtime's exec, straight: neither the runtime class nor the dataclass contract
+        # is imported (an ExecSpec's fields in a namespace).
+        from types import SimpleNamespace
 
-    from devenv.runtime.base import ExecIO, ExecSpec
+        from devenv.runtime.embedded import exec as exec_mod
+
+        spec = SimpleNamespace(**fields)
+        return exec_mod.exec_command(states.data_root(), st.container_id, spec)  # type: ignore[arg-type]
+    from devenv.runtime.base import ExecSpec
     from devenv.workspace.backends import open_runtime
 
-    # The caller's stdin is relayed as it is when it can be polled (terminal, pipe, socket). A regular
-    # file is fed through a pipe; /dev/null (or nothing) means no input at all.
-    io: ExecIO | None = None
-    interactive = True
-    feeder: threading.Thread | None = None
-    try:
-        mode = os.fstat(0).st_mode
-    except OSError:
-        mode = 0
-    if stat.S_ISREG(mode):
-        read_fd, write_fd = os.pipe()
-
-        def feed() -> None:
-            with os.fdopen(write_fd, "wb") as out:
-                try:
-                    while chunk := os.read(0, 65536):
-                        out.write(chunk)
-                except OSError:
-                    pass
-
-        feeder = threading.Thread(target=feed, daemon=True)
-        feeder.start()
-        io = ExecIO(stdin=os.fdopen(read_fd, "rb"))
-    elif not (stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or os.isatty(0)):
-        interactive = False
-        io = ExecIO(stdin=open(os.devnull, "rb"))  # noqa: SIM115 - closed with the process
-    spec = ExecSpec(
-        tuple(argv),
-        env=tuple(f"{k}={v}" for k, v in env.items()),
-        user=st.remote_user,
-        workdir=workdir,
-        tty=tty,
-        interactive=interactive,
-    )
-    return open_runtime(st.runtime).exec(st.container_id, spec, io)
+    return open_runtime(st.runtime).exec(st.container_id, ExecSpec(**fields))  # type: ignore[arg-type]
 
 
 def _check_running(st: states.WorkspaceState) -> None:

@@ -42,11 +42,15 @@ def workspace_key(labels: Mapping[str, str]) -> str:
     The same algorithm as :func:`devenv.config.substitute.devcontainer_id` (a unit test holds them
     equal), repeated here because ``devenv exec`` must not pay for importing the config package.
     """
-    import hashlib
     import json
 
+    try:  # (the builtin module: hashlib would load OpenSSL, milliseconds on exec's path)
+        from _sha256 import sha256  # type: ignore[import-not-found]
+    except ImportError:  # pragma: no cover - other Python builds
+        from hashlib import sha256
+
     text = json.dumps({k: labels[k] for k in sorted(labels)}, separators=(",", ":"), ensure_ascii=False)
-    number = int.from_bytes(hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest(), "big")
+    number = int.from_bytes(sha256(text.encode("utf-8", "surrogatepass")).digest(), "big")
     digits = []
     while number:
         number, rest = divmod(number, 32)

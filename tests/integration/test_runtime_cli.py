@@ -269,3 +269,19 @@ def test_stop_and_rm_of_a_running_rm_container_return_at_once(cli: Cli, bb_rootf
         assert time.monotonic() - started < 10
         assert name not in cli("container", "ls", "-a").stdout
     assert [p.name for p in (devenv_root / "containers" / ".locks").iterdir()] == []
+
+
+def test_stdin_may_be_a_regular_file_or_dev_null(cli: Cli, bb_rootfs: Path, devenv_root: Path, tmp_path: Path) -> None:
+    """epoll refuses regular files and /dev/null (EPERM): run -i and exec -i still read them."""
+    data = tmp_path / "input.txt"
+    data.write_bytes(b"x" * 300_000 + b"\n")  # more than a pipe holds
+    env = dict(os.environ, DEVENV_ROOT=str(devenv_root))
+    base = ["container", "run", "--rm", "-i", "--network", "none", "--rootfs", str(bb_rootfs), "wc", "-c"]
+    name = "stdin-files"
+    assert cli("container", "run", "-d", "--name", name, "--network", "none", "--rootfs", str(bb_rootfs),
+               "sleep", "600").returncode == 0  # fmt: skip
+    for argv in (base, ["container", "exec", "-i", name, "wc", "-c"]):
+        for source, expected in ((data, "300001"), (Path(os.devnull), "0")):
+            with open(source, "rb") as stdin:
+                proc = subprocess.run([*DEVENV, *argv], stdin=stdin, capture_output=True, text=True, env=env)
+            assert (proc.returncode, proc.stdout.strip(), proc.stderr) == (0, expected, ""), argv

@@ -56,7 +56,8 @@ def test_shell_is_an_interactive_login_shell_of_the_remote_user(devenv: Devenv, 
     )
     try:
         child.sendline('echo "user=$(id -un) dir=$(pwd) tty=$(tty) login=$(shopt -q login_shell && echo yes) $0"')
-        child.expect(r"user=dev dir=/workspaces/work tty=/dev/pts/\d+ login=yes /bin/bash")
+        # argv[0] is "-bash", as login(1) and sshd start a login shell
+        child.expect(r"user=dev dir=/workspaces/work tty=/dev/pts/\d+ login=yes -bash\r")
         child.sendline("exit 3")
         child.expect(pexpect.EOF)
     finally:
@@ -84,6 +85,17 @@ def test_exec_gets_a_terminal_only_when_it_has_one(devenv: Devenv, folder: Path,
         env=devenv.env(),
     )
     assert piped.stdout.strip() == b"5"
+    # A regular file or /dev/null as stdin (which epoll cannot watch) is read as well.
+    (folder / "input.txt").write_bytes(b"y" * 200_000)
+    for source, expected in ((folder / "input.txt", b"200000"), (Path(os.devnull), b"0")):
+        with open(source, "rb") as stdin:
+            proc = subprocess.run(
+                [sys.executable, "-m", "devenv", "exec", "--workspace-folder", str(folder), "wc", "-c"],
+                stdin=stdin,
+                capture_output=True,
+                env=devenv.env(),
+            )
+        assert (proc.returncode, proc.stdout.strip()) == (0, expected), proc.stderr
 
 
 def test_stop_honours_shutdown_action_none(devenv: Devenv, folder: Path, base_image: str) -> None:

@@ -42,8 +42,12 @@ def relay(
     """Relay until the container exits; returns its exit code."""
     sel = selectors.DefaultSelector()
     sel.register(channel.fileno(), selectors.EVENT_READ, "channel")
+    unpolled_stdin = False  # a regular file or /dev/null (epoll refuses them): read between the waits
     if stdin_open:
-        sel.register(stdin_fd, selectors.EVENT_READ, "stdin")
+        try:
+            sel.register(stdin_fd, selectors.EVENT_READ, "stdin")
+        except PermissionError:
+            unpolled_stdin = True
     wake_r, wake_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
     sel.register(wake_r, selectors.EVENT_READ, "signal")
     pending_signals: list[int] = []
@@ -72,7 +76,11 @@ def relay(
                     elif kind == stream.ERROR:
                         raise ContainerError(payload.decode(errors="replace"))
                 frames = []
-                for key, _ in sel.select():
+                if unpolled_stdin:
+                    data = os.read(stdin_fd, 65536)
+                    channel.send(stream.frame(stream.STDIN, data) if data else stream.frame(stream.STDIN_EOF))
+                    unpolled_stdin = bool(data)
+                for key, _ in sel.select(0 if unpolled_stdin else None):
                     if key.data == "channel":
                         got = channel.feed_available()
                         if got is None:

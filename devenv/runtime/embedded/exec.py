@@ -89,6 +89,7 @@ def process_spec(target: ExecTarget, spec: ExecSpec) -> process.ProcessSpec:
         no_new_privs=cfg["no_new_privs"],
         seccomp=cfg["seccomp"],
         tty=spec.tty,
+        argv0=getattr(spec, "argv0", ""),
     )
 
 

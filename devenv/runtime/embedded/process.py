@@ -45,6 +45,7 @@ class ProcessSpec:
         seccomp: str = "default",
         create_workdir: bool = False,  # the main process gets a missing working directory created (as Docker)
         tty: bool = False,
+        argv0: str = "",  # what the program sees as argv[0] ("" = argv[0]; "-bash": a login shell)
     ) -> None:
         self.argv = argv
         self.env = env
@@ -56,6 +57,7 @@ class ProcessSpec:
         self.seccomp = seccomp
         self.create_workdir = create_workdir
         self.tty = tty
+        self.argv0 = argv0
 
 
 class ProcessSetupError(Exception):
@@ -112,7 +114,7 @@ def prepare(sys: Syscalls, spec: ProcessSpec) -> tuple[str, list[str], dict[str,
             raise ProcessSetupError(f"cannot load the seccomp profile: {exc}") from None
     if not spec.argv:
         raise ProcessSetupError("no command given and the image has none", 127)
-    return spec.argv[0], spec.argv, env
+    return spec.argv[0], [spec.argv0 or spec.argv[0], *spec.argv[1:]], env
 
 
 def exec_or_report(sys: Syscalls, spec: ProcessSpec, report_fd: int) -> NoReturn:

@@ -2,7 +2,9 @@
 
 Endpoints are file descriptors or file-like objects (``write``/``read``). Output is relayed until the
 process has exited and its pipes are drained, not until every writer is gone, so a background process
-left running in the container does not hold the caller (as ``docker exec``).
+left running in the container does not hold the caller (as ``docker exec``). An input that cannot be
+polled (a regular file, ``/dev/null``: epoll refuses them with EPERM) is always readable: it is read
+whenever the process's stdin pipe has room.
 """
 
 from __future__ import annotations
@@ -62,6 +64,8 @@ def pipes(outputs: dict[int, Endpoint], stdin: tuple[Endpoint, int] | None, chil
     pending = bytearray()
     in_w = -1
     in_src: Endpoint = None
+    src_fd: int | None = None
+    polled = True  # the source can be polled; else it is read whenever the pipe has room
     if stdin is not None:
         in_src, in_w = stdin
         os.set_blocking(in_w, False)
@@ -71,7 +75,10 @@ def pipes(outputs: dict[int, Endpoint], stdin: tuple[Endpoint, int] | None, chil
             in_src = None
             sel.register(in_w, selectors.EVENT_WRITE, ("in-w", None))
         else:
-            sel.register(src_fd, selectors.EVENT_READ, ("in-r", None))
+            try:
+                sel.register(src_fd, selectors.EVENT_READ, ("in-r", None))
+            except PermissionError:
+                polled = False
     pidfd = os.pidfd_open(child)
     sel.register(pidfd, selectors.EVENT_READ, ("exit", None))
     exited = False
@@ -87,6 +94,15 @@ def pipes(outputs: dict[int, Endpoint], stdin: tuple[Endpoint, int] | None, chil
 
     try:
         while open_outputs:
+            if not polled and in_src is not None and not pending and in_w >= 0:
+                assert src_fd is not None
+                data = os.read(src_fd, 65536)
+                if data:
+                    pending += data
+                    sel.register(in_w, selectors.EVENT_WRITE, ("in-w", None))
+                else:
+                    in_src = None
+                    close_stdin()
             events = sel.select(0 if exited else None)
             if exited and not events:
                 break
@@ -95,9 +111,10 @@ def pipes(outputs: dict[int, Endpoint], stdin: tuple[Endpoint, int] | None, chil
                 if kind == "exit":
                     exited = True
                     sel.unregister(pidfd)
-                    if in_src is not None and _fileno(in_src) is not None:
+                    if in_src is not None and src_fd is not None and polled:
                         with contextlib.suppress(KeyError):
-                            sel.unregister(_fileno(in_src))  # type: ignore[arg-type]
+                            sel.unregister(src_fd)
+                    in_src = None
                     close_stdin()
                 elif kind == "out":
                     data = os.read(key.fd, 65536)
@@ -131,8 +148,8 @@ def pipes(outputs: dict[int, Endpoint], stdin: tuple[Endpoint, int] | None, chil
                         sel.unregister(in_w)
                         if in_src is None:
                             close_stdin()
-                        else:
-                            sel.register(_fileno(in_src), selectors.EVENT_READ, ("in-r", None))  # type: ignore[arg-type]
+                        elif polled and src_fd is not None:
+                            sel.register(src_fd, selectors.EVENT_READ, ("in-r", None))
     finally:
         for fd in outputs:
             with contextlib.suppress(OSError):
