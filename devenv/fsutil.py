@@ -21,14 +21,18 @@ from typing import Any
 from devenv.errors import DevenvError
 
 
-def atomic_write_bytes(path: Path, data: bytes, mode: int = 0o644) -> None:
+def atomic_write_bytes(path: Path, data: bytes, mode: int = 0o644, *, sync: bool = True) -> None:
+    """``sync=False``: no fsync, for state that a power loss makes stale anyway (what running containers
+    use). Still atomic for other processes; after a power loss the file may be the old one, the new one
+    or empty (readers of such state treat an empty file as missing)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+            if sync:
+                f.flush()
+                os.fsync(f.fileno())
         os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
@@ -37,12 +41,12 @@ def atomic_write_bytes(path: Path, data: bytes, mode: int = 0o644) -> None:
         raise
 
 
-def atomic_write_text(path: Path, text: str, mode: int = 0o644) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"), mode)
+def atomic_write_text(path: Path, text: str, mode: int = 0o644, *, sync: bool = True) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"), mode, sync=sync)
 
 
-def atomic_write_json(path: Path, obj: Any, mode: int = 0o644) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n", mode)
+def atomic_write_json(path: Path, obj: Any, mode: int = 0o644, *, sync: bool = True) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n", mode, sync=sync)
 
 
 def read_json(path: Path) -> Any:

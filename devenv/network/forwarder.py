@@ -272,9 +272,10 @@ def spawn(
     dns_sockets: tuple[socket.socket, socket.socket] | None,
     pidfd: int | None,
 ) -> tuple[int, int | None]:
-    """Start the forwarder process for ``att`` (detached, own session); returns its pid and start time."""
-    import subprocess
-
+    """Start the forwarder process for ``att`` (detached: its own session, not our child); returns its pid
+    and start time at once. The listeners are bound already (connections wait in their backlog), so the
+    caller need not wait while the new interpreter starts; a forwarder that fails to start says why in
+    its log (``devenv ports`` then says it is not running)."""
     argv = [sys.executable, "-m", "devenv.network.forwarder", att.container_id, "--netns-fd", str(netns_fd)]
     fds = [netns_fd]
     for index, (sock, _) in enumerate(listeners):
@@ -288,20 +289,35 @@ def spawn(
         fds.append(pidfd)
     log = state.log_path(att.container_id)
     log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "ab") as logf:
-        proc = subprocess.Popen(
-            [*argv, "--daemon"],
-            pass_fds=fds,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=logf,
-            start_new_session=True,
-        )
-    out, _ = proc.communicate(timeout=30)
-    if proc.returncode != 0 or not out.strip().isdigit():
-        tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
-        raise NetworkError(f"the port forwarder for {att.container_id} did not start", detail=tail)
-    pid = int(out.strip())
+    log_fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    pid_r, pid_w = os.pipe2(os.O_CLOEXEC)
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the child
+        try:
+            os.setsid()
+            grandchild = os.fork()
+            if grandchild:
+                os.write(pid_w, f"{grandchild}\n".encode())
+                os._exit(0)
+            null = os.open(os.devnull, os.O_RDWR)
+            os.dup2(null, 0)
+            os.dup2(null, 1)
+            os.dup2(log_fd, 2)
+            for fd in fds:
+                os.set_inheritable(fd, True)
+            os.execv(argv[0], argv)
+        finally:
+            os._exit(127)
+    os.close(pid_w)
+    os.close(log_fd)
+    try:
+        data = os.read(pid_r, 64)
+    finally:
+        os.close(pid_r)
+        os.waitpid(child, 0)
+    if not data.strip().isdigit():
+        raise NetworkError(f"the port forwarder for {att.container_id} could not be started")
+    pid = int(data.strip())
     return pid, start_time(pid)
 
 

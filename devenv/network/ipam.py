@@ -60,7 +60,10 @@ class Ipam:
     def read(self) -> IpamState | None:
         """The current state without locking (a consistent snapshot: writes are atomic)."""
         try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
+            text = self.path.read_text(encoding="utf-8")
+            if not text.strip():  # what a power loss can leave of an unsynced table: start afresh
+                return None
+            data = json.loads(text)
         except FileNotFoundError:
             return None
         except (OSError, ValueError) as exc:
@@ -84,4 +87,4 @@ class Ipam:
                 self.path.unlink()
             return
         data = {"subnet": str(state.subnet), "allocations": state.allocations, "last": state.last}
-        atomic_write_json(self.path, data)
+        atomic_write_json(self.path, data, sync=False)  # (stale after a power loss anyway: reclaimed)

@@ -91,7 +91,8 @@ def log_path(container_id: str) -> Path:
 
 
 def save(att: Attachment) -> None:
-    atomic_write_json(record_path(att.container_id), asdict(att), mode=0o600)
+    # (no fsync: after a power loss every container is stopped anyway; an empty record reads as none)
+    atomic_write_json(record_path(att.container_id), asdict(att), mode=0o600, sync=False)
 
 
 def _mapping(d: dict[str, Any]) -> PortMapping:
@@ -106,7 +107,10 @@ def _policy(d: dict[str, Any]) -> PortsPolicy:
 
 def load(container_id: str) -> Attachment | None:
     try:
-        data = json.loads(record_path(container_id).read_text(encoding="utf-8"))
+        text = record_path(container_id).read_text(encoding="utf-8")
+        if not text.strip():  # what a power loss can leave of an unsynced record
+            return None
+        data = json.loads(text)
     except FileNotFoundError:
         return None
     except (OSError, ValueError) as exc:
@@ -133,7 +137,7 @@ def remove(container_id: str) -> None:
 
 
 def save_ports(container_id: str, state: PortsState) -> None:
-    atomic_write_json(ports_path(container_id), asdict(state))
+    atomic_write_json(ports_path(container_id), asdict(state), sync=False)
 
 
 def load_ports(container_id: str) -> PortsState:
