@@ -12,10 +12,11 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from typing import TYPE_CHECKING, Any
 
+TYPE_CHECKING = False  # (typing is not imported at run time: this module is on exec's and up's fast paths)
 if TYPE_CHECKING:
     from pathlib import Path
+    from typing import Any
 
 STATE_VERSION = 1
 

@@ -76,3 +76,24 @@ def test_container_from_inspect() -> None:
     assert c.finished_at is None
     stopped = container_from_inspect({**info, "State": {"Status": "exited", "ExitCode": 3}})
     assert stopped.status is ContainerStatus.STOPPED and stopped.exit_code == 3 and stopped.pid is None
+
+
+def test_docker_times_parse_as_datetime_does() -> None:
+    """The quick ``up`` check parses Docker's UTC times without datetime: the same floats (state stamps)."""
+    import random
+    from datetime import UTC, datetime, timedelta
+
+    rng = random.Random(7)
+    start = datetime(1970, 1, 1, tzinfo=UTC)
+    for _ in range(2000):
+        moment = start + timedelta(seconds=rng.randrange(0, 130 * 365 * 86400), microseconds=rng.randrange(10**6))
+        digits = f"{moment.microsecond:06d}{rng.randrange(1000):03d}"[: rng.randrange(0, 10)]
+        text = moment.strftime("%Y-%m-%dT%H:%M:%S") + (f".{digits}" if digits else "") + "Z"
+        micro = int(digits[:6].ljust(6, "0")) if digits else 0
+        expected = moment.replace(microsecond=micro).timestamp()
+        assert parse_docker_time(text) == expected, text
+    assert (
+        parse_docker_time("2024-05-01T10:00:00+02:00")
+        == datetime.fromisoformat("2024-05-01T10:00:00+02:00").timestamp()
+    )
+    assert parse_docker_time("0001-01-01T00:00:00Z") is None
