@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -128,6 +127,8 @@ def run_hook_command(
             _run_one(run, entry.argv, hook, f"{hook} from {origin}", hook, reporter, lock)
         elif isinstance(command, Mapping):
             items = [(name, cmd) for name, cmd in command.items() if not is_empty(cmd)]
+            from concurrent.futures import ThreadPoolExecutor  # (only for the object form: a few ms to import)
+
             with ThreadPoolExecutor(max_workers=max(1, min(max_parallel, len(items)))) as pool:
                 futures = [
                     pool.submit(

@@ -87,20 +87,20 @@ def build_in_store(request: ImageRequest, reporter: Reporter) -> PreparedImage:
     import json
 
     from devenv.errors import ImageNotFound
-    from devenv.store.store import Store
 
     if request.inputs and request.cache_file and not request.no_cache:
         try:
             with open(request.cache_file, encoding="utf-8") as f:
                 cached = json.load(f)
             if cached.get("inputs") == request.inputs and cached.get("tag") == request.tag:
-                image = Store().image(request.tag)
-                if image.id == cached.get("id"):
+                found = _cached_image(request.tag, cached.get("id"))
+                if found is not None:
                     reporter.event("image.cached", image=request.tag, message=f"Using {request.tag} (up to date)")
-                    return from_oci_config(request.tag, image.config.to_dict().get("config") or {})
+                    return found
         except (OSError, ValueError, ImageNotFound):
             pass
     from devenv.build.builder import BuildOptions, build
+    from devenv.store.store import Store
 
     result = build(
         BuildOptions(
@@ -120,6 +120,30 @@ def build_in_store(request: ImageRequest, reporter: Reporter) -> PreparedImage:
 
         atomic_write_json(Path(request.cache_file), {"inputs": request.inputs, "tag": request.tag, "id": image.id})
     return from_oci_config(result.image_names[0], image.config.to_dict().get("config") or {})
+
+
+def _cached_image(tag: str, image_id: str | None) -> PreparedImage | None:
+    """The store's image ``tag`` if it is still ``image_id``: first through the runtime's lean lookup
+    (the store's name records and the runtime's cache of what an image resolved to), else the store."""
+    from devenv.paths import data_root_str
+    from devenv.runtime.embedded.image_source import quick_lookup
+
+    quick = quick_lookup(data_root_str(), tag)
+    if quick is not None:
+        if quick.image_id != image_id:
+            return None
+        return PreparedImage(
+            ref=tag,
+            user=quick.user,
+            env=tuple(quick.env),
+            entrypoint=tuple(quick.entrypoint),
+            cmd=tuple(quick.cmd),
+            labels=dict(quick.labels),
+        )
+    from devenv.store.store import Store
+
+    image = Store().image(tag)
+    return from_oci_config(tag, image.config.to_dict().get("config") or {}) if image.id == image_id else None
 
 
 def from_oci_config(ref: str, config: Mapping[str, Any]) -> PreparedImage:

@@ -428,10 +428,14 @@ def _prepare_session(
 
     owner = None
     if loaded.workspace_folder is not None:
-        from devenv.hosts.local import LocalHost
+        folder = str(loaded.workspace_folder)
+        try:  # (LocalHost.owner, without importing the hosts package)
+            st = os.stat(folder)
+        except OSError as exc:
+            from devenv.errors import HostError
 
-        o = LocalHost().owner(str(loaded.workspace_folder))
-        owner = (o.uid, o.gid)
+            raise HostError(f"cannot read the owner of {folder}: {exc.strerror}") from exc
+        owner = (st.st_uid, st.st_gid)
     sopts = sessions.SessionOptions(
         remote_workspace_folder=loaded.workspace.workspace_folder or "",
         uid_owner=owner,
