@@ -25,7 +25,6 @@ from tests.integration.registry_tools import tree
 pytestmark = [
     pytest.mark.registry,
     pytest.mark.slow,
-    pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),
 ]
 
 RUN = (

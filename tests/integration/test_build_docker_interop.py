@@ -17,7 +17,6 @@ pytestmark = [
     pytest.mark.registry,
     pytest.mark.docker,
     pytest.mark.slow,
-    pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),
 ]
 
 DOCKERFILE = """ARG BASE

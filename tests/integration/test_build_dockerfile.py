@@ -16,8 +16,6 @@ from tests.conftest import ImageFixture
 pytestmark = [
     pytest.mark.registry,
     pytest.mark.slow,
-    # The embedded runtime's exec-mode supervisor spawn drops a running Popen (reported to its owner).
-    pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),
 ]
 
 

@@ -19,7 +19,6 @@ from tests.support.registry import Registry
 pytestmark = [
     pytest.mark.registry,
     pytest.mark.slow,
-    pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),
 ]
 
 

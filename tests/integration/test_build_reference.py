@@ -117,7 +117,6 @@ def test_upgrade_and_outdated_equal_the_reference(tmp_path: Path, devenv_root: P
 
 @pytest.mark.docker
 @pytest.mark.slow
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_build_writes_the_lockfile_the_reference_writes(
     tmp_path: Path, devenv_root: Path, registry: Registry, debian_image: ImageFixture, docker_engine: None
 ) -> None:

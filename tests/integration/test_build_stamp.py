@@ -16,7 +16,6 @@ from tests.conftest import ImageFixture
 pytestmark = [
     pytest.mark.registry,
     pytest.mark.slow,
-    pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),
 ]
 
 UNCHANGED = "nothing changed since the last build"
