@@ -14,8 +14,10 @@ Nothing lives only in the agent: it runs :func:`devenv.network.attach` / :func:`
 whose state is on disk under the network lock, so a killed agent loses nothing and a caller that cannot
 reach an agent (or a new one) does the work in-process.
 
-Protocol: an abstract Unix socket named after the data root (root only: the peer's uid is checked);
-one JSON request per connection, one JSON answer. ``{"op": "attach", "id", "pid", "mode", "ports",
+Protocol: a Unix socket named after the data root, in a directory only root can enter
+(``/run/devenv-network/<hash>.sock``: not an abstract socket, which any process sharing the host's network
+namespace could reach — a ``--network host`` container among them); the peer's uid is checked too. One
+JSON request per connection, one JSON answer. ``{"op": "attach", "id", "pid", "mode", "ports",
 "policy", "env"}`` answers ``{"ok": true, "ip", "resolv_conf", "ports"}``; ``{"op": "detach", "id",
 "env"}`` answers ``{"ok": true}``; failures ``{"ok": false, "error"}``. ``env``: the caller's
 ``DEVENV_*`` variables (settings come from them).
@@ -25,6 +27,7 @@ The client half (:func:`call`) imports only the standard library: the supervisor
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -38,6 +41,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 SO_PEERCRED = 17
+SOCKET_DIR = "/run/devenv-network"
 CONNECT_TIMEOUT = 15.0  # seconds to wait for a starting agent's socket
 REQUEST_TIMEOUT = 120.0  # the first attach of a cold agent imports everything, may create a bridge
 
@@ -46,15 +50,15 @@ class AgentError(Exception):
     """The agent answered with an error (its message is the network error's)."""
 
 
-def socket_name(data_root: str) -> bytes:
-    """The agent's abstract socket address for ``data_root``."""
+def socket_name(data_root: str) -> str:
+    """The agent's socket for ``data_root`` (its lock file is the same path with ``.lock``)."""
     path = os.path.realpath(data_root).encode()
     try:  # (the builtin module: hashlib would load OpenSSL on this path)
         from _sha256 import sha256  # type: ignore[import-not-found]
     except ImportError:  # pragma: no cover - other Python builds
         from hashlib import sha256
     digest: str = sha256(path).hexdigest()
-    return b"\0devenv-network-agent:" + digest[:32].encode()
+    return os.path.join(os.environ.get("DEVENV_NETWORK_AGENT_DIR") or SOCKET_DIR, digest[:32] + ".sock")
 
 
 def request_env() -> dict[str, str]:
@@ -87,7 +91,7 @@ def call(data_root: str, msg: dict[str, Any], *, sys_path: list[str] | None = No
     raise OSError(errno.ECONNREFUSED, "no network agent")  # pragma: no cover - the loop returns or raises
 
 
-def _roundtrip(name: bytes, data: bytes) -> dict[str, Any]:
+def _roundtrip(name: str, data: bytes) -> dict[str, Any]:
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC) as sock:
         sock.connect(name)
         sock.settimeout(REQUEST_TIMEOUT)
@@ -102,7 +106,7 @@ def _roundtrip(name: bytes, data: bytes) -> dict[str, Any]:
     return answer
 
 
-def _wait_listening(name: bytes) -> None:
+def _wait_listening(name: str) -> None:
     deadline = time.monotonic() + CONNECT_TIMEOUT
     while True:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC) as probe:
@@ -273,13 +277,32 @@ class _Server:
 
 
 def serve(data_root: str) -> int:
+    import fcntl
+
+    path = socket_name(data_root)
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    os.chmod(os.path.dirname(path), 0o700)
+    lock = os.open(path.removesuffix(".sock") + ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    deadline = time.monotonic() + 60
+    while True:  # the lock is held for an agent's life (the kernel drops it when the process ends)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            pass
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC) as probe:
+            try:
+                probe.connect(path)
+                return 0  # another agent serves this data root
+            except OSError:
+                pass  # one is starting, or leaving (tidying up): wait for its lock
+        if time.monotonic() > deadline:
+            return 1
+        time.sleep(0.005)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)  # (left by an agent that was killed)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
-    try:
-        listener.bind(socket_name(data_root))
-    except OSError as exc:
-        if exc.errno == errno.EADDRINUSE:
-            return 0  # another agent serves this data root
-        raise
+    listener.bind(path)
     listener.listen(128)
     with open("/proc/self/comm", "w") as f:
         f.write("devenv-network")
@@ -291,7 +314,9 @@ def serve(data_root: str) -> int:
         server.serve()
         server.drain()
     finally:
-        listener.close()  # from here on, callers start a new agent
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)  # from here on, callers start a new agent (which waits for our lock)
+        listener.close()
         try:
             server.teardown()
         except Exception as exc:
