@@ -186,10 +186,14 @@ def quick_lookup(data_root: str, ref: str) -> ResolvedImage | None:
         return None
     if image.manifest_digest != digest or len(image.chain_ids) != len(image.lower):
         return None
+    snapshots = os.path.join(data_root, "snapshots")
     for chain_id, lower in zip(image.chain_ids, image.lower, strict=True):
-        # A pruned or half-unpacked snapshot has no meta.json: the full path unpacks it again.
-        snapshot = os.path.dirname(lower)
-        if os.path.basename(snapshot) != chain_id.partition(":")[2] or not os.path.isfile(f"{snapshot}/meta.json"):
+        # The store's snapshot of that layer (nowhere else); a pruned or half-unpacked one has no
+        # meta.json: the full path unpacks it again.
+        snapshot = os.path.join(snapshots, chain_id.partition(":")[2])
+        if os.path.normpath(lower) != os.path.normpath(os.path.join(snapshot, "fs")) or not os.path.isfile(
+            os.path.join(snapshot, "meta.json")
+        ):
             return None
     return image
 
