@@ -79,12 +79,13 @@ def prepare(
     if users.user_name(remote_user) == "root" and probe != "none":
         _, mark = environment.probe_command("/bin/sh", probe)
         probe_here = (environment.probe_flag(probe), mark)
+    empty_hooks = premarks(merged, container)
     script = incontainer.system_setup_script(
         remote_user,
         container_env,
         uid_update=uid_update,
         protected=protected,
-        premark=premarks(merged, container),
+        premark=empty_hooks,
         probe=probe_here,
     )
     code, out = incontainer.capture(runtime, container.id, ["/bin/sh", "-c", script], user="root")
@@ -110,7 +111,9 @@ def prepare(
         shell=shell,
         home=home,
         container_env=container_env,
-        markers=setup.markers,
+        # The script lists the markers before it records the hooks without commands: they are done too
+        # (else the first hook with a command would be preceded by an exec that only writes their markers).
+        markers={**setup.markers, **empty_hooks},
         uid_changed=any(m.startswith("uid: updated") for m in setup.messages),
     )
     probed = setup.probed if setup.probed is not None else probe_user_env(runtime, session, probe, reporter)
