@@ -195,6 +195,10 @@ class _Server:
         from devenv.runtime.base import PortAttributes, PortMapping, PortsPolicy
 
         self._use_env(msg.get("env") or {})
+        if not os.path.isdir(self.data_root):  # (deleted under us: nothing to record; its bridge goes at exit)
+            if msg.get("op") == "detach":
+                return {"ok": True}
+            return {"ok": False, "error": f"the data root {self.data_root} does not exist"}
         net = self._network()
         cid = str(msg["id"])
         if msg.get("op") == "attach":
@@ -218,10 +222,23 @@ class _Server:
         return {"ok": False, "error": f"unknown request {msg.get('op')!r}"}
 
     def teardown(self) -> None:
-        """Remove the bridges it served if nobody uses them (the linger is over, or there is none)."""
+        """Remove the bridges it served if nobody uses them (the linger is over, or there is none). When
+        the data root itself is gone (a test's, say), its bridge goes as an orphan would, without making
+        the root's directories again."""
         for env in list(self.bridges.values()):
             self._use_env(env)
-            self._network().teardown_if_unused()
+            net = self._network()
+            if os.path.isdir(self.data_root):
+                net.teardown_if_unused()
+            else:
+                from devenv.fsutil import file_lock
+                from devenv.network import settings
+
+                with file_lock(settings.lock_path(), what="the devenv network lock"):
+                    links = net.netlink.links()
+                    bridge = next((link for link in links if link.name == net.conf.bridge), None)
+                    if bridge is not None and not any(link.master == bridge.index for link in links):
+                        net.teardown_bridge(None)  # (checks that the bridge is this root's)
 
     def serve(self) -> None:
         last = time.monotonic()

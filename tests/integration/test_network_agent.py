@@ -88,3 +88,27 @@ def test_only_root_reaches_the_agent(devenv_root: Path, lingering: str) -> None:
         capture_output=True, text=True,
     )  # fmt: skip
     assert out.returncode != 0 and "PermissionError" in out.stderr
+
+
+def test_a_deleted_data_root_takes_its_bridge_along(
+    bb_rootfs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A data root deleted while its bridge lingers (a test's temporary root, say): the agent notices,
+    removes the bridge and its rules, exits, and does not make the root's directories again."""
+    import shutil
+
+    from devenv.network import settings
+
+    root = tmp_path / "short-lived-root"
+    root.mkdir()
+    monkeypatch.setenv("DEVENV_ROOT", str(root))
+    monkeypatch.setenv("DEVENV_BRIDGE_LINGER", "60")
+    bridge = settings.load().bridge
+    rt = EmbeddedRuntime(root)
+    c = rt.start(rt.create(rootfs_spec(bb_rootfs, network="bridge")).id)
+    rt.remove(c.id, force=True)
+    assert bridge_index(bridge) is not None and agent_pids(root)  # lingering
+    shutil.rmtree(root)
+    wait_for(lambda: not agent_pids(root), timeout=20, what="the agent to exit")
+    assert leftovers(bridge, c.id[:12]) == NOTHING
+    assert not root.exists()
