@@ -242,6 +242,7 @@ class LifecyclePlan:
     skip_post_create: bool = False  # no hooks at all (the reference's --skip-post-create)
     skip_post_attach: bool = False
     skip_non_blocking: bool = False  # stop after the waitFor hook
+    personalize: Callable[[], None] | None = None  # after postCreateCommand: `up --dotfiles-repository`
 
 
 def run_lifecycle(plan: LifecyclePlan, run: CommandRunner, markers: MarkerStore, reporter: Reporter = NULL) -> str:
@@ -273,6 +274,9 @@ def run_lifecycle(plan: LifecyclePlan, run: CommandRunner, markers: MarkerStore,
                         markers.write(hook, stamp)
             if plan.skip_non_blocking and plan.wait_for == hook:
                 return "skipNonBlocking"
+            if hook == "postCreateCommand" and plan.personalize is not None:
+                markers.flush()
+                plan.personalize()
         return "done"
     finally:
         markers.flush()

@@ -10,8 +10,9 @@ Used by ``up``, ``run-user-commands`` and ``set-up``. The steps, once per contai
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from devenv.config.merge import MergedConfig
 from devenv.errors import WorkspaceError
@@ -19,6 +20,9 @@ from devenv.events import NULL, Reporter
 from devenv.runtime.base import Container, Runtime
 from devenv.workspace import environment, incontainer, users
 from devenv.workspace.hooks import CONTAINER_HOOKS, LifecyclePlan, is_empty, run_lifecycle
+
+if TYPE_CHECKING:
+    from devenv.workspace.dotfiles import Dotfiles
 
 
 def created_stamp(container: Container) -> str:
@@ -166,8 +170,33 @@ def run_hooks(
     reporter: Reporter = NULL,
     *,
     markers_known: bool = True,
+    secrets: Mapping[str, str] | None = None,
+    dotfiles: Dotfiles | None = None,
 ) -> str:
-    """Step 3: the hooks that are due. Returns ``"done"`` or ``"skipNonBlocking"``."""
+    """Step 3: the hooks that are due. Returns ``"done"`` or ``"skipNonBlocking"``.
+
+    ``secrets`` (``--secrets-file``) go on top of the hooks' environment only; ``dotfiles`` are installed
+    after postCreateCommand (see :mod:`devenv.workspace.dotfiles`)."""
+    env = {**session.env, **secrets} if secrets else session.env
+    personalize: Callable[[], None] | None = None
+    if dotfiles is not None:
+        from devenv.workspace import dotfiles as dotfiles_mod
+
+        wanted = dotfiles
+
+        def install_dotfiles() -> None:
+            dotfiles_mod.install(
+                runtime,
+                session.container.id,
+                wanted,
+                user=session.remote_user,
+                home=session.home,
+                env=env,
+                reporter=reporter,
+            )
+
+        personalize = install_dotfiles
+
     plan = LifecyclePlan(
         hooks={h: merged.hook(h) for h in CONTAINER_HOOKS},
         created=created_stamp(session.container),
@@ -176,13 +205,14 @@ def run_hooks(
         skip_post_create=opts.skip_post_create,
         skip_post_attach=opts.skip_post_attach,
         skip_non_blocking=opts.skip_non_blocking,
+        personalize=personalize,
     )
     run = incontainer.runner(
         runtime,
         session.container.id,
         user=session.remote_user,
         workdir=session.remote_workspace_folder or session.home,
-        env=session.env,
+        env=env,
     )
     markers = incontainer.ContainerMarkers(
         runtime, session.container.id, initial=session.markers if markers_known else None
