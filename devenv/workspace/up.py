@@ -28,6 +28,7 @@ from devenv.workspace.up_args import parse_remote_env
 if TYPE_CHECKING:
     from devenv.config.loader import LoadedConfig
     from devenv.config.merge import MergedConfig
+    from devenv.workspace.dotfiles import Dotfiles
     from devenv.workspace.images import PreparedImage
     from devenv.workspace.session import Session
 
@@ -57,6 +58,10 @@ class UpOptions:
     mount_workspace_git_root: bool = True
     update_remote_user_uid_default: str = "on"
     default_user_env_probe: str = "loginInteractiveShell"
+    override_config: str | None = None  # read instead of the workspace's devcontainer.json
+    omit_config_remote_env_from_metadata: bool = False  # the config's remoteEnv stays out of the label
+    secrets: Mapping[str, str] = field(default_factory=dict)  # --secrets-file: hooks and dotfiles only
+    dotfiles: Dotfiles | None = None  # --dotfiles-repository ...
 
 
 @dataclass(frozen=True)
@@ -86,11 +91,13 @@ def load_config(opts: UpOptions) -> tuple[LoadedConfig, dict[str, str]]:
     """The config through phase 2 of substitution, and the id labels."""
     from devenv.config.loader import load
 
-    if opts.workspace_folder is None and opts.config is None and not opts.id_labels:
+    if opts.workspace_folder is None and opts.config is None and not opts.id_labels and not opts.override_config:
         folder: str | None = os.getcwd()
     else:
         folder = opts.workspace_folder
-    loaded = load(folder, opts.config, mount_git_root=opts.mount_workspace_git_root)
+    loaded = load(
+        folder, opts.config, mount_git_root=opts.mount_workspace_git_root, override_config=opts.override_config
+    )
     labels = identity.parse_id_labels(opts.id_labels) if opts.id_labels else loaded.id_labels
     return loaded.with_devcontainer_id(labels), labels
 
@@ -261,7 +268,9 @@ def _up_locked(
         created_at, started_at = sessions.created_stamp(container), sessions.started_stamp(container)
         session.markers = {h: created_at for h in CREATE_HOOKS} | {"postStartCommand": started_at}
         if not opts.skip_post_create:
-            sessions.run_hooks(runtime, session, merged, hook_opts, reporter)
+            sessions.run_hooks(
+                runtime, session, merged, hook_opts, reporter, secrets=opts.secrets, dotfiles=opts.dotfiles
+            )
         return _result(session, runtime, created, started, changes)
     session = _prepare_session(opts, loaded, runtime, container, merged, extra_env, reporter)
     if session.uid_changed and created and _same_user(container.spec.user, session.remote_user):
@@ -273,7 +282,9 @@ def _up_locked(
     st.initialize_command = loaded.data.get("initializeCommand")
     st.post_attach = [[h.origin, to_json(h.command)] for h in merged.hook("postAttachCommand")]
     state.save(st)
-    outcome = sessions.run_hooks(runtime, session, merged, hook_opts, reporter)
+    outcome = sessions.run_hooks(
+        runtime, session, merged, hook_opts, reporter, secrets=opts.secrets, dotfiles=opts.dotfiles
+    )
     st.setup_done = outcome == "done" and not opts.skip_post_create
     state.save(st)
     return _result(session, runtime, created, started, changes)
@@ -376,6 +387,8 @@ def _create(
     others += [specs.parse_mount(m, "--mount") for m in opts.mounts]
     all_labels = dict(labels)
     config_entry = config_metadata_entry(loaded.data)
+    if opts.omit_config_remote_env_from_metadata and config_entry:
+        config_entry = {k: v for k, v in config_entry.items() if k != "remoteEnv"}
     all_labels[METADATA_LABEL] = json.dumps(
         [*entries, *([config_entry] if config_entry else [])], separators=(",", ":")
     )
