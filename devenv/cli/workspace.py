@@ -33,6 +33,32 @@ RemoteEnvOpt = Annotated[
 ]
 
 
+OverrideConfigOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--override-config",
+        help="devcontainer.json read instead of the workspace's (needed when the workspace has none).",
+    ),
+]
+DefaultProbeOpt = Annotated[
+    str,
+    typer.Option(
+        "--default-user-env-probe",
+        help="userEnvProbe when devcontainer.json has none: none, loginShell, interactiveShell, loginInteractiveShell.",
+    ),
+]
+_IGNORED = "Accepted for compatibility with devcontainers/cli; no effect in devenv."
+IgnoredValue = Annotated[str | None, typer.Option(help=_IGNORED, show_default=False)]
+PROBES = ("none", "loginShell", "interactiveShell", "loginInteractiveShell")
+
+
+def _check_probe(value: str) -> None:
+    if value not in PROBES:
+        from devenv.errors import UsageError
+
+        raise UsageError(f"--default-user-env-probe {value!r}: must be one of {', '.join(PROBES)}")
+
+
 def _ref(folder: str | None, config: str | None, id_label: list[str] | None, runtime: str | None) -> Any:
     from devenv.workspace.manage import WorkspaceRef
 
@@ -80,16 +106,102 @@ def up(
     update_remote_user_uid_default: Annotated[
         str, typer.Option("--update-remote-user-uid-default", help="never, on or off.")
     ] = "on",
-    default_user_env_probe: Annotated[
-        str, typer.Option("--default-user-env-probe", help="Default userEnvProbe.")
-    ] = "loginInteractiveShell",
+    default_user_env_probe: DefaultProbeOpt = "loginInteractiveShell",
     log_format: LogFormatOpt = None,
+    override_config: OverrideConfigOpt = None,
+    include_configuration: Annotated[
+        bool, typer.Option("--include-configuration", help='Add "configuration" (devcontainer.json) to the result.')
+    ] = False,
+    include_merged_configuration: Annotated[
+        bool,
+        typer.Option(
+            "--include-merged-configuration",
+            help='Add "mergedConfiguration" (image metadata + features + devcontainer.json) to the result.',
+        ),
+    ] = False,
+    omit_config_remote_env_from_metadata: Annotated[
+        bool,
+        typer.Option(
+            "--omit-config-remote-env-from-metadata",
+            help="Leave devcontainer.json's remoteEnv out of the container's devcontainer.metadata label.",
+        ),
+    ] = False,
+    secrets_file: Annotated[
+        str | None,
+        typer.Option(
+            "--secrets-file",
+            help="JSON file of secret environment variables (name: value) for the lifecycle commands and "
+            "dotfiles; their values are masked in the output.",
+        ),
+    ] = None,
+    dotfiles_repository: Annotated[
+        str | None,
+        typer.Option(
+            "--dotfiles-repository",
+            help="Dotfiles git repository (URL, path, or owner/name on GitHub), installed once per container.",
+        ),
+    ] = None,
+    dotfiles_install_command: Annotated[
+        str | None,
+        typer.Option(
+            "--dotfiles-install-command",
+            help="Command run in the dotfiles clone (default: the first of install.sh, install, bootstrap.sh, "
+            "bootstrap, script/bootstrap, setup.sh, setup, script/setup; with none, dotfiles are symlinked).",
+        ),
+    ] = None,
+    dotfiles_target_path: Annotated[
+        str, typer.Option("--dotfiles-target-path", help="Where the dotfiles repository is cloned.")
+    ] = "~/dotfiles",
+    no_lockfile: Annotated[
+        bool, typer.Option("--no-lockfile", help="Neither read nor write the features' lockfile.")
+    ] = False,
+    frozen_lockfile: Annotated[
+        bool, typer.Option("--frozen-lockfile", help="Fail unless the features' lockfile exists and stays unchanged.")
+    ] = False,
+    experimental_lockfile: Annotated[
+        bool, typer.Option("--experimental-lockfile", help="Old name: the lockfile is used by default.")
+    ] = False,
+    experimental_frozen_lockfile: Annotated[
+        bool, typer.Option("--experimental-frozen-lockfile", help="Old name of --frozen-lockfile.")
+    ] = False,
+    log_level: IgnoredValue = None,
+    terminal_columns: IgnoredValue = None,
+    terminal_rows: IgnoredValue = None,
+    buildkit: IgnoredValue = None,
+    workspace_mount_consistency: IgnoredValue = None,
+    user_data_folder: IgnoredValue = None,
+    container_data_folder: IgnoredValue = None,
+    container_system_data_folder: IgnoredValue = None,
+    container_session_data_folder: IgnoredValue = None,
+    docker_path: IgnoredValue = None,
+    docker_compose_path: IgnoredValue = None,
+    gpu_availability: IgnoredValue = None,
+    skip_feature_auto_mapping: Annotated[
+        bool, typer.Option("--skip-feature-auto-mapping", help=_IGNORED, show_default=False)
+    ] = False,
 ) -> None:
     """Create and start the workspace container (or start it, or find it running), run its lifecycle commands."""
     output.set_log_format(log_format)
     from devenv import api
     from devenv.workspace.up import UpOptions
 
+    _check_probe(default_user_env_probe)
+    reporter: Any = output.reporter()
+    secrets: dict[str, str] = {}
+    if secrets_file is not None:
+        from devenv.workspace.secrets import MaskingReporter, read_secrets_file
+
+        try:
+            secrets = read_secrets_file(secrets_file)
+        except Exception as exc:
+            _error_result(exc)
+            raise
+        reporter = MaskingReporter(reporter, secrets)
+    dotfiles = None
+    if dotfiles_repository:
+        from devenv.workspace.dotfiles import Dotfiles
+
+        dotfiles = Dotfiles(dotfiles_repository, dotfiles_install_command or None, dotfiles_target_path or "~/dotfiles")
     opts = UpOptions(
         workspace_folder=workspace_folder,
         config=config,
@@ -107,13 +219,26 @@ def up(
         mount_workspace_git_root=mount_workspace_git_root,
         update_remote_user_uid_default=update_remote_user_uid_default,
         default_user_env_probe=default_user_env_probe,
+        override_config=override_config,
+        omit_config_remote_env_from_metadata=omit_config_remote_env_from_metadata,
+        secrets=secrets,
+        dotfiles=dotfiles,
+        no_lockfile=no_lockfile,
+        frozen_lockfile=frozen_lockfile or experimental_frozen_lockfile,
     )
     try:
-        result = api.up(opts, output.reporter())
+        result = api.up(opts, reporter)
+        out = result.to_json()
+        if include_configuration or include_merged_configuration:
+            from devenv.workspace.up_args import configurations
+
+            out.update(configurations(opts, result, include_configuration, include_merged_configuration))
     except Exception as exc:
+        if hasattr(reporter, "mask_error"):
+            reporter.mask_error(exc)
         _error_result(exc)
         raise
-    print_result(result.to_json())
+    print_result(out)
 
 
 def rebuild(
@@ -145,10 +270,32 @@ def exec_(
     id_label: IdLabelOpt = None,
     remote_env: RemoteEnvOpt = None,
     log_format: LogFormatOpt = None,
+    container_id: Annotated[
+        str | None,
+        typer.Option("--container-id", help="The workspace container (id, id prefix or name) to run the command in."),
+    ] = None,
+    override_config: OverrideConfigOpt = None,
+    default_user_env_probe: Annotated[
+        str | None,
+        typer.Option(
+            "--default-user-env-probe",
+            help="userEnvProbe when devcontainer.json has none, for this command: none, loginShell, "
+            "interactiveShell, loginInteractiveShell (default: the probe `up` cached).",
+        ),
+    ] = None,
+    log_level: IgnoredValue = None,
+    terminal_columns: IgnoredValue = None,
+    terminal_rows: IgnoredValue = None,
+    user_data_folder: IgnoredValue = None,
+    container_data_folder: IgnoredValue = None,
+    container_system_data_folder: IgnoredValue = None,
+    docker_path: IgnoredValue = None,
+    docker_compose_path: IgnoredValue = None,
 ) -> None:
     """Run a command in the workspace: as its remote user, in its folder, with its environment.
 
-    Usage: devenv exec [--workspace-folder DIR] [--] CMD [ARGS...]. The exit code is the command's.
+    Usage: devenv exec [--workspace-folder DIR | --container-id ID] [--] CMD [ARGS...].
+    The exit code is the command's.
     """
     output.set_log_format(log_format)
     from devenv import api
@@ -161,6 +308,21 @@ def exec_(
     if not argv:
         raise UsageError("devenv exec needs a command", remedy="e.g. devenv exec -- ls -l")
     env = parse_remote_env(tuple(remote_env or ()))
+    if container_id or override_config or default_user_env_probe:
+        from devenv.workspace import exec_options
+
+        if default_user_env_probe:
+            _check_probe(default_user_env_probe)
+        opts = exec_options.ExecOptions(
+            workspace_folder,
+            config,
+            tuple(id_label or ()),
+            container_id,
+            override_config,
+            default_user_env_probe,
+            env,
+        )
+        raise typer.Exit(exec_options.run(opts, argv))
     code = api.exec_in_workspace(
         argv, workspace_folder=workspace_folder, config=config, id_labels=id_label or (), remote_env=env
     )

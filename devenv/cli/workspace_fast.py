@@ -14,9 +14,21 @@ if TYPE_CHECKING:
     from devenv.workspace.hooks import OutputLine
     from devenv.workspace.state import WorkspaceState
 
-_VALUE = {"--workspace-folder", "--config", "--log-format", "--container-id"}
+_VALUE = {"--workspace-folder", "--config", "--log-format", "--container-id", "--override-config"}
 _LIST = {"--id-label", "--remote-env"}
-_IGNORED_VALUE = {"--log-level", "--docker-path", "--default-user-env-probe", "--terminal-columns", "--terminal-rows"}
+# The reference's options that mean nothing to devenv (accepted, as scripts pass them).
+_IGNORED_VALUE = {
+    "--log-level",
+    "--docker-path",
+    "--docker-compose-path",
+    "--terminal-columns",
+    "--terminal-rows",
+    "--user-data-folder",
+    "--container-data-folder",
+    "--container-system-data-folder",
+}
+# Options the typer command handles (they need more than the workspace state).
+_FULL = {"--container-id", "--override-config", "--default-user-env-probe"}
 
 
 def fast_exec(argv: list[str]) -> int | None:
@@ -28,7 +40,7 @@ def fast_exec(argv: list[str]) -> int | None:
         if arg == "--":
             break
         name, eq, inline = arg.partition("=")
-        if name not in _VALUE | _LIST | _IGNORED_VALUE:
+        if name not in _VALUE | _LIST | _IGNORED_VALUE or name in _FULL:
             return None
         if not eq and not args:
             return None
@@ -37,7 +49,7 @@ def fast_exec(argv: list[str]) -> int | None:
             lists[name].append(value)
         elif name in _VALUE:
             values[name] = value
-    if not args or "--container-id" in values:
+    if not args:
         return None
     from devenv.cli import main, output
     from devenv.errors import DevenvError
@@ -76,8 +88,26 @@ _UP_BOOL = {
     "--skip-post-attach": "skip_post_attach",
     "--skip-non-blocking-commands": "skip_non_blocking_commands",
     "--mount-workspace-git-root": "mount_workspace_git_root",
+    "--no-lockfile": "no_lockfile",
+    "--frozen-lockfile": "frozen_lockfile",
+    "--experimental-frozen-lockfile": "frozen_lockfile",
+    "--experimental-lockfile": "",
+    "--skip-feature-auto-mapping": "",
 }
-_UP_IGNORED_VALUE = {"--log-level", "--docker-path"}
+_UP_IGNORED_VALUE = {
+    "--log-level",
+    "--docker-path",
+    "--docker-compose-path",
+    "--terminal-columns",
+    "--terminal-rows",
+    "--buildkit",
+    "--workspace-mount-consistency",
+    "--user-data-folder",
+    "--container-data-folder",
+    "--container-system-data-folder",
+    "--container-session-data-folder",
+    "--gpu-availability",
+}
 # Flags that need the full `up` (the quick check below does not apply).
 _NOT_QUICK = {"remove_existing_container", "build_no_cache", "skip_post_create", "mounts", "remote_env"}
 
@@ -96,8 +126,8 @@ def _parse_up(argv: list[str]) -> tuple[dict[str, object], str | None] | None:
             value = not eq or inline == "true"
             if name == "--no-mount-workspace-git-root":
                 opts["mount_workspace_git_root"] = not value
-            else:
-                opts[_UP_BOOL[name]] = value
+            elif _UP_BOOL[name]:
+                opts[_UP_BOOL[name]] = value or bool(opts.get(_UP_BOOL[name]))
             continue
         if name not in _UP_VALUE.keys() | _UP_LIST.keys() | _UP_IGNORED_VALUE or (not eq and not args):
             return None

@@ -108,10 +108,15 @@ def run(
     tty: bool | None = None,
     remote_env: dict[str, str] | None = None,
     login_shell: bool = False,
+    state: states.WorkspaceState | None = None,
+    env: dict[str, str] | None = None,
 ) -> int:
-    """Run ``argv`` in the workspace with the caller's terminal; returns its exit code."""
-    st = load_state(target)
-    env = dict(exec_env(st))
+    """Run ``argv`` in the workspace with the caller's terminal; returns its exit code.
+
+    ``state`` and ``env``: the workspace state and tool environment when the caller has them already
+    (``exec --container-id`` / ``--override-config``)."""
+    st = state if state is not None else load_state(target)
+    env = dict(env if env is not None else exec_env(st))
     env.update(remote_env or {})
     argv0 = ""
     if login_shell:  # as login(1) and sshd start one: argv[0] is "-" and the shell's name

@@ -54,6 +54,8 @@ class ImageRequest:
     additional_features: Mapping[str, Any] | None = None
     inputs: str = ""  # digest of everything the image is built from; "" = unknown (always build)
     cache_file: str | None = None  # where the last build of this workspace is remembered
+    no_lockfile: bool = False  # the features' lockfile is neither read nor written
+    frozen_lockfile: bool = False  # the lockfile must exist and stay unchanged
 
 
 class ImageSource(Protocol):
@@ -109,6 +111,8 @@ def build_in_store(request: ImageRequest, reporter: Reporter) -> PreparedImage:
             image_names=(request.tag,),
             no_cache=request.no_cache,
             additional_features=request.additional_features,
+            no_lockfile=request.no_lockfile,
+            frozen_lockfile=request.frozen_lockfile,
         ),
         reporter=reporter,
     )

@@ -62,6 +62,8 @@ class UpOptions:
     omit_config_remote_env_from_metadata: bool = False  # the config's remoteEnv stays out of the label
     secrets: Mapping[str, str] = field(default_factory=dict)  # --secrets-file: hooks and dotfiles only
     dotfiles: Dotfiles | None = None  # --dotfiles-repository ...
+    no_lockfile: bool = False  # features' lockfile (the builder's): not used
+    frozen_lockfile: bool = False  # must exist and stay unchanged
 
 
 @dataclass(frozen=True)
@@ -249,6 +251,7 @@ def _up_locked(
         reporter.event("workspace.start", container=container.id, message=f"Starting container {container.name}")
         container = runtime.start(container.id)
         started = True
+    merged = resolved_for(merged, container)
     hook_opts = sessions.HookOptions(opts.skip_post_create, opts.skip_post_attach, opts.skip_non_blocking_commands)
     stamp = state.config_stamp(str(loaded.config_path))
     ready = (
@@ -316,6 +319,13 @@ def merged_for_container(container: Container, loaded: LoadedConfig) -> MergedCo
     return merge_metadata([*entries, *([updatable] if updatable else [])], [], {})
 
 
+def resolved_for(merged: MergedConfig, container: Container) -> MergedConfig:
+    """``${containerEnv:...}`` resolved across the merged config, from the container's environment."""
+    from devenv.workspace.environment import env_list_to_dict, with_container_env
+
+    return with_container_env(merged, env_list_to_dict(list(container.spec.env)))
+
+
 def _same_user(a: str, b: str) -> bool:
     return bool(a) and a.split(":", 1)[0] == b.split(":", 1)[0]
 
@@ -349,10 +359,13 @@ def _prepare_image(
         tag=image_tag(os.path.basename(folder), key),
         no_cache=opts.build_no_cache,
         workspace_folder=str(loaded.workspace_folder) if loaded.workspace_folder else None,
-        config_file=str(loaded.config_path),
+        # (the builder reads the config itself: with --override-config, that file)
+        config_file=os.path.abspath(opts.override_config) if opts.override_config else str(loaded.config_path),
         additional_features=additional,
         inputs=image_inputs(loaded, additional),
         cache_file=os.path.join(state.state_dir(key), "image.json"),
+        no_lockfile=opts.no_lockfile,
+        frozen_lockfile=opts.frozen_lockfile,
     )
     if cfg.kind not in ("image", "dockerfile"):
         raise loaded.error("image", 'the config needs "image" or "build.dockerfile"')

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+TYPE_CHECKING = False  # (typing is not imported at run time: up's and exec's fast paths)
+if TYPE_CHECKING:
+    from typing import Any
+
 
 def parse_remote_env(items: tuple[str, ...]) -> dict[str, str]:
     """``--remote-env name=value`` arguments (the reference's format and error)."""
@@ -32,3 +36,31 @@ def up_result(container_id: str, remote_user: str, remote_workspace_folder: str)
         "remoteUser": remote_user,
         "remoteWorkspaceFolder": remote_workspace_folder,
     }
+
+
+def configurations(opts: Any, result: Any, configuration: bool, merged: bool) -> dict[str, Any]:
+    """``up --include-configuration`` / ``--include-merged-configuration``: what the reference adds to
+    its result — devcontainer.json after substitution (``${containerEnv:...}`` of the container too) and
+    the merged configuration of the container's metadata and devcontainer.json, as ``read-configuration``
+    prints them for that container."""
+    from devenv import api
+    from devenv.config.readconf import ReadConfigurationOptions
+
+    read = api.read_configuration(
+        ReadConfigurationOptions(
+            workspace_folder=opts.workspace_folder,
+            config=opts.config,
+            include_merged_configuration=merged,
+            mount_workspace_git_root=opts.mount_workspace_git_root,
+            override_config=opts.override_config,
+            id_labels=tuple(opts.id_labels),
+            container_id=result.container_id,
+            runtime=result.runtime or opts.runtime,
+        )
+    )
+    out: dict[str, Any] = {}
+    if configuration:
+        out["configuration"] = read.output.get("configuration")
+    if merged:
+        out["mergedConfiguration"] = read.output.get("mergedConfiguration")
+    return out
