@@ -11,6 +11,11 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, cast
+
+if TYPE_CHECKING:
+    from devenv.config.merge import MergedConfig
+    from devenv.config.model import LifecycleCommand
 
 PROBES = ("none", "loginShell", "interactiveShell", "loginInteractiveShell")
 DEFAULT_PROBE = "loginInteractiveShell"
@@ -93,3 +98,70 @@ def env_list_to_dict(items: tuple[str, ...] | list[str]) -> dict[str, str]:
         if sep:
             env[key] = value
     return env
+
+
+def _has_container_env(value: object) -> bool:
+    if isinstance(value, str):
+        return "${containerEnv" in value
+    if isinstance(value, Mapping):
+        return any(_has_container_env(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_has_container_env(v) for v in value)
+    return False
+
+
+def _command(value: object, env: Mapping[str, str]) -> object:
+    from devenv.config.substitute import substitute_container_env
+
+    if isinstance(value, str):
+        return substitute_container_env(value, env)
+    if isinstance(value, tuple):
+        return tuple(substitute_container_env(list(value), env))
+    if isinstance(value, Mapping):
+        return {name: _command(entry, env) for name, entry in value.items()}
+    return value
+
+
+def with_container_env(merged: MergedConfig, container_env: Mapping[str, str]) -> MergedConfig:
+    """The merged configuration with ``${containerEnv:VAR[:default]}`` resolved everywhere it is used once
+    the container exists: lifecycle hooks (every form), remoteEnv, remoteUser, userEnvProbe, waitFor,
+    customizations and the reference's ``mergedConfiguration`` object — as the reference's
+    ``containerSubstitute`` does. A variable that is not set becomes its default, else ``""``."""
+    if not _has_container_env(merged.data) and not any(
+        _has_container_env(h.command) for hooks in merged.lifecycle.values() for h in hooks
+    ):
+        return merged
+    from dataclasses import replace
+
+    from devenv.config.merge import HookCommand
+    from devenv.config.substitute import substitute_container_env
+
+    def sub(value: Any) -> Any:
+        return substitute_container_env(value, container_env)
+
+    def text(value: str | None) -> str | None:
+        return None if value is None else str(sub(value))
+
+    lifecycle = {
+        name: tuple(HookCommand(h.origin, cast("LifecycleCommand", _command(h.command, container_env))) for h in hooks)
+        for name, hooks in merged.lifecycle.items()
+    }
+    return replace(
+        merged,
+        data=sub(_plain(merged.data)),
+        lifecycle=lifecycle,
+        remote_env=sub(dict(merged.remote_env)),
+        remote_user=text(merged.remote_user),
+        user_env_probe=text(merged.user_env_probe),
+        wait_for=text(merged.wait_for),
+        customizations={k: tuple(sub(_plain(list(v)))) for k, v in merged.customizations.items()},
+    )
+
+
+def _plain(value: Any) -> Any:
+    """JSON-like data with mappings as dicts and tuples as lists (what the substitution walks)."""
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value

@@ -42,7 +42,7 @@ class UserCommandsResult:
 def run_user_commands(opts: RunUserCommandsOptions, reporter: Reporter = NULL) -> UserCommandsResult:
     from devenv.fsutil import file_lock
     from devenv.workspace import backends, identity, session, state
-    from devenv.workspace.up import UpOptions, find_container, load_config, merged_for_container
+    from devenv.workspace.up import UpOptions, find_container, load_config, merged_for_container, resolved_for
     from devenv.workspace.up_args import parse_remote_env
 
     extra = parse_remote_env(opts.remote_env)
@@ -54,7 +54,7 @@ def run_user_commands(opts: RunUserCommandsOptions, reporter: Reporter = NULL) -
         container = find_container(runtime, labels, known)
         if container is None or container.status is not ContainerStatus.RUNNING:
             raise WorkspaceError("Dev container not found.", remedy="start the workspace first: `devenv up`")
-        merged = merged_for_container(container, loaded)
+        merged = resolved_for(merged_for_container(container, loaded), container)
         sopts = session.SessionOptions(
             remote_workspace_folder=loaded.workspace.workspace_folder or "",
             default_user_env_probe=opts.default_user_env_probe,
@@ -105,7 +105,9 @@ def set_up(opts: SetUpOptions, reporter: Reporter = NULL) -> SetUpResult:
         data = dict(loaded.data)
         folder = loaded.workspace.workspace_folder or ""
     entries = parse_metadata_label(container.labels.get(METADATA_LABEL))
-    merged = merge_metadata(entries, [], data)
+    from devenv.workspace.up import resolved_for
+
+    merged = resolved_for(merge_metadata(entries, [], data), container)
     sopts = session.SessionOptions(
         remote_workspace_folder=folder,
         update_uid_default="never",

@@ -348,3 +348,39 @@ def test_exec_from_a_subfolder(devenv: Devenv, tmp_path: Path, workspaces: list[
     devenv.up(folder)
     run = devenv("exec", "pwd", cwd=folder / "pkg" / "mod")
     assert run.stdout.strip() == "/workspaces/sub/pkg/mod"
+
+
+def test_container_env_is_substituted_in_hooks(
+    devenv: Devenv, tmp_path: Path, workspaces: list[Path], base_image: str
+) -> None:
+    """``${containerEnv:VAR[:default]}`` is resolved from the container's environment in every hook form
+    (string, argv, parallel object), on creation, on a restart and on the fast path, not only in remoteEnv."""
+    folder = new_folder(tmp_path, workspaces, "cenv")
+    log = "/workspaces/cenv/hooks.log"
+    write_config(
+        folder,
+        {
+            "image": base_image,
+            "containerEnv": {"APP_ENV": "staging"},
+            "remoteEnv": {"MODE": "${containerEnv:APP_ENV}-remote"},
+            "onCreateCommand": "echo ${containerEnv:APP_ENV} > /tmp/x",
+            "updateContentCommand": ["sh", "-c", f"echo update=${{containerEnv:APP_ENV}} >> {log}"],
+            "postCreateCommand": {
+                "unknown": f"echo unknown=[${{containerEnv:NOT_SET_ANYWHERE}}] >> {log}",
+                "default": f"echo default=${{containerEnv:NOT_SET_ANYWHERE:fallback}} >> {log}",
+            },
+            "postStartCommand": f"echo start=${{containerEnv:APP_ENV}},mode=$MODE >> {log}",
+            "postAttachCommand": f"echo attach=${{containerEnv:APP_ENV:unused}} >> {log}",
+        },
+    )
+    devenv.up(folder)
+    assert devenv.exec(folder, "cat", "/tmp/x").stdout == "staging\n"
+    assert lines(folder / "hooks.log")[:1] == ["update=staging"]
+    assert sorted(lines(folder / "hooks.log")[1:3]) == ["default=fallback", "unknown=[]"]
+    assert lines(folder / "hooks.log")[3:] == ["start=staging,mode=staging-remote", "attach=staging"]
+    assert devenv.exec(folder, "sh", "-c", "echo $MODE").stdout == "staging-remote\n"
+
+    devenv.up(folder)  # running: the fast path runs postAttachCommand only
+    devenv("stop", "--workspace-folder", str(folder))
+    devenv.up(folder)  # restarted: postStartCommand and postAttachCommand
+    assert lines(folder / "hooks.log")[5:] == ["attach=staging", "start=staging,mode=staging-remote", "attach=staging"]

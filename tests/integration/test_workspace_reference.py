@@ -127,3 +127,58 @@ def test_same_workspace_as_the_reference(
         assert ours_seen["env"] == theirs_seen["env"]
     finally:
         devenv("down", "--workspace-folder", str(our_folder), check=False)
+
+
+CONTAINER_ENV_HOOKS = {
+    "containerEnv": {"APP_ENV": "staging"},
+    "remoteEnv": {"MODE": "${containerEnv:APP_ENV}-remote"},
+    "onCreateCommand": "echo onCreate=${containerEnv:APP_ENV} >> /tmp/hooks.log",
+    "updateContentCommand": ["sh", "-c", "echo updateContent=[${containerEnv:NOT_SET}] >> /tmp/hooks.log"],
+    "postCreateCommand": {"d": "echo postCreate=${containerEnv:NOT_SET:fallback} >> /tmp/hooks.log"},
+    "postStartCommand": "echo postStart=${containerEnv:APP_ENV},$MODE >> /tmp/hooks.log",
+    "postAttachCommand": "echo postAttach=${containerEnv:HOME} >> /tmp/hooks.log",
+}
+
+
+@pytest.mark.parametrize("runtime", ["embedded", "docker"])
+def test_container_env_in_hooks_as_the_reference(
+    runtime: str,
+    reference_cli: str,
+    base_image: str,
+    devenv_root: Path,
+    tmp_path: Path,
+    cleanup: list[Path],
+) -> None:
+    """``${containerEnv:...}`` in hooks: the reference resolves it in ``run-user-commands`` (its ``up``
+    leaves it to the shell, which fails: "Bad substitution"), so both create the container without hooks
+    and then run them with ``run-user-commands``; devenv's own ``up`` gives the same hooks' output."""
+    ensure_docker_bridge()
+    config = {"image": base_image, **CONTAINER_ENV_HOOKS}
+    ref_folder, our_folder, up_folder = (tmp_path / n for n in ("refws", "ourws", "upws"))
+    for folder in (ref_folder, our_folder, up_folder):
+        write_config(folder, config)
+    cleanup.append(ref_folder)
+    devenv = Devenv(devenv_root, runtime)
+    read = "cat /tmp/hooks.log"
+
+    for argv in (["up", "--skip-post-create"], ["run-user-commands"]):
+        ref = subprocess.run(
+            [reference_cli, *argv, "--workspace-folder", str(ref_folder)], capture_output=True, text=True, timeout=900
+        )
+        assert ref.returncode == 0, ref.stdout + ref.stderr
+    theirs = subprocess.run(
+        [reference_cli, "exec", "--workspace-folder", str(ref_folder), "sh", "-c", read],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    ).stdout
+    try:
+        devenv.up(our_folder, "--skip-post-create")
+        devenv("run-user-commands", "--workspace-folder", str(our_folder))
+        assert devenv.exec(our_folder, "sh", "-c", read).stdout == theirs
+        devenv.up(up_folder)
+        assert devenv.exec(up_folder, "sh", "-c", read).stdout == theirs
+        assert "onCreate=staging" in theirs and "postStart=staging,staging-remote" in theirs
+    finally:
+        for folder in (our_folder, up_folder):
+            devenv("down", "--workspace-folder", str(folder), check=False)

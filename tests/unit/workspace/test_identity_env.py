@@ -106,3 +106,33 @@ def test_state_round_trip(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
     assert [s.key for s in state.all_states()] == ["k1"]
     state.forget("k1")
     assert state.load("k1") is None
+
+
+def test_container_env_is_resolved_across_the_merged_config() -> None:
+    from devenv.config.merge import merge_metadata
+    from devenv.workspace.environment import with_container_env
+
+    feature = {"id": "ghcr.io/x/y:1", "postCreateCommand": "echo feature ${containerEnv:APP}"}
+    config = {
+        "remoteUser": "${containerEnv:WHO:dev}",
+        "userEnvProbe": "${containerEnv:PROBE:none}",
+        "remoteEnv": {"R": "${containerEnv:APP}-r", "U": "${containerEnv:UNSET}"},
+        "onCreateCommand": "echo ${containerEnv:APP} > /tmp/x",
+        "updateContentCommand": ["echo", "${containerEnv:UNSET:fallback}", "${HOME}"],
+        "postStartCommand": {"a": "echo ${containerEnv:APP}", "b": ["echo", "${containerEnv:UNSET}"]},
+        "customizations": {"vscode": {"settings": {"path": "${containerEnv:PATH}"}}},
+    }
+    merged = merge_metadata([feature], [], config)
+    env = {"APP": "prod", "PATH": "/usr/bin"}
+    out = with_container_env(merged, env)
+    assert [h.command for h in out.hook("postCreateCommand")] == ["echo feature prod"]
+    assert [h.command for h in out.hook("onCreateCommand")] == ["echo prod > /tmp/x"]
+    assert [h.command for h in out.hook("updateContentCommand")] == [("echo", "fallback", "${HOME}")]
+    assert [dict(h.command) for h in out.hook("postStartCommand")] == [{"a": "echo prod", "b": ("echo", "")}]  # type: ignore[arg-type]
+    assert dict(out.remote_env) == {"R": "prod-r", "U": ""}
+    assert (out.remote_user, out.user_env_probe) == ("dev", "none")
+    assert out.customizations["vscode"][0]["settings"]["path"] == "/usr/bin"
+    assert out.data["remoteEnv"] == {"R": "prod-r", "U": ""}
+    # Nothing to resolve: the same object back (no work on the hot path).
+    plain = merge_metadata([], [], {"postCreateCommand": "echo ${HOME}"})
+    assert with_container_env(plain, env) is plain
