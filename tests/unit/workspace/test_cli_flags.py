@@ -1,0 +1,152 @@
+"""The logic behind ``up --secrets-file`` / ``--dotfiles-*`` and the fast paths' option parsing.
+
+The dotfiles install script is run for real here, with the host's /bin/sh and git, in a temporary home.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from devenv.cli.workspace_fast import _parse_up, fast_exec
+from devenv.errors import DevenvError, UsageError
+from devenv.events import RecordingReporter
+from devenv.workspace.dotfiles import Dotfiles, install_script, repository_url
+from devenv.workspace.secrets import MASK, MaskingReporter, read_secrets_file
+
+
+def test_secrets_file_read_with_comments_numbers_and_booleans(tmp_path: Path) -> None:
+    path = tmp_path / "s.json"
+    path.write_text('{\n  // a comment\n  "A": "x=y", "N": 42, "B": true, "F": 1.5,\n}')
+    assert read_secrets_file(str(path)) == {"A": "x=y", "N": "42", "B": "true", "F": "1.5"}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (None, "cannot read the secrets file"),
+        ("{", "not valid JSON"),
+        ('"x"', "must hold a JSON object, not a string"),
+        ('{"A": null}', "the value of 'A' must be a string, not null"),
+        ('{"A=B": "1"}', "'A=B' is not a valid environment variable name"),
+    ],
+)
+def test_secrets_file_errors_name_the_file(tmp_path: Path, text: str | None, message: str) -> None:
+    path = tmp_path / "s.json"
+    if text is not None:
+        path.write_text(text)
+    with pytest.raises(UsageError) as info:
+        read_secrets_file(str(path))
+    assert str(path) in info.value.message
+    assert message in info.value.render()
+
+
+def test_masking_reporter_hides_values_everywhere() -> None:
+    inner = RecordingReporter()
+    masking = MaskingReporter(inner, {"A": "abc", "B": "abcdef", "EMPTY": ""})
+    masking.event("hook.output", line="x abcdef y abc", message="[h] abc", items=["abc", {"k": "abc"}], n=3)
+    _kind, fields = inner.events[0]
+    assert fields == {
+        "line": f"x {MASK} y {MASK}",
+        "message": f"[h] {MASK}",
+        "items": [MASK, {"k": MASK}],
+        "n": 3,
+    }
+    error = DevenvError("failed with abc", detail="out: abcdef", remedy="abc")
+    masking.mask_error(error)
+    assert (error.message, error.detail, error.remedy, str(error)) == (
+        f"failed with {MASK}",
+        f"out: {MASK}",
+        MASK,
+        f"failed with {MASK}",
+    )
+
+
+def test_repository_url_rules() -> None:
+    assert repository_url("owner/dots") == "https://github.com/owner/dots.git"
+    assert repository_url("https://git.example/dots.git") == "https://git.example/dots.git"
+    assert repository_url("git@host:dots.git") == "git@host:dots.git"
+    assert repository_url("/srv/dots") == "/srv/dots"
+    assert repository_url("./dots") == "./dots"
+    assert repository_url("../dots") == "../dots"
+
+
+def _repo(path: Path, files: dict[str, str]) -> Path:
+    path.mkdir(parents=True)
+    for name, text in files.items():
+        (path / name).parent.mkdir(parents=True, exist_ok=True)
+        (path / name).write_text(text)
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid"]
+    subprocess.run(["git", "init", "-q"], cwd=path, check=True)
+    subprocess.run(["git", "add", "-A"], cwd=path, check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "d"], cwd=path, check=True)
+    return path
+
+
+def _run(script: str, home: Path) -> subprocess.CompletedProcess[str]:
+    env = {"HOME": str(home), "PATH": os.environ["PATH"]}
+    return subprocess.run(["/bin/sh", "-c", script], env=env, cwd=home, capture_output=True, text=True)
+
+
+def test_install_script_runs_the_first_install_script_once(tmp_path: Path) -> None:
+    repo = _repo(
+        tmp_path / "dots",
+        {"setup.sh": "echo setup >> $HOME/ran\n", "bootstrap": "echo bootstrap >> $HOME/ran\n", ".vimrc": "x\n"},
+    )
+    home = tmp_path / "home"
+    home.mkdir()
+    script = install_script(Dotfiles(str(repo)))
+    first = _run(script, home)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert (home / "ran").read_text() == "bootstrap\n"  # bootstrap comes before setup.sh
+    assert os.access(home / "dotfiles" / "bootstrap", os.X_OK)  # made executable
+    assert not (home / ".vimrc").exists()  # an install script: no symlinks
+    assert (home / ".devcontainer" / ".dotfilesMarker").exists()
+    again = _run(script, home)
+    assert again.returncode == 0 and (home / "ran").read_text() == "bootstrap\n"
+
+
+def test_install_script_links_dotfiles_without_an_install_script(tmp_path: Path) -> None:
+    repo = _repo(tmp_path / "dots", {".bashrc": "b\n", ".config/x": "c\n", "README.md": "r\n"})
+    home = tmp_path / "home"
+    home.mkdir()
+    result = _run(install_script(Dotfiles(str(repo), target_path="~/my dots")), home)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert os.readlink(home / ".bashrc") == f"{home}/my dots/.bashrc"
+    assert os.readlink(home / ".config") == f"{home}/my dots/.config"
+    assert not (home / ".git").exists() and not (home / "README.md").exists()
+
+
+def test_install_script_with_a_command(tmp_path: Path) -> None:
+    repo = _repo(tmp_path / "dots", {"tools/go.sh": "echo go:$1 > $HOME/ran\n", "install.sh": "exit 9\n"})
+    home = tmp_path / "home"
+    home.mkdir()
+    target = tmp_path / "clone"
+    ok = _run(install_script(Dotfiles(str(repo), "tools/go.sh", str(target))), home)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert (home / "ran").read_text() == "go:\n"
+    missing_home = tmp_path / "home2"
+    missing_home.mkdir()
+    missing = _run(install_script(Dotfiles(str(repo), "nope.sh", str(tmp_path / "clone2"))), missing_home)
+    assert missing.returncode == 126 and "Could not locate nope.sh" in missing.stdout
+
+
+def test_fast_up_accepts_the_ignored_options_and_defers_the_rare_ones() -> None:
+    parsed = _parse_up(
+        ["--workspace-folder", "/w", "--log-level", "trace", "--terminal-columns=80", "--buildkit", "never",
+         "--skip-feature-auto-mapping", "--experimental-lockfile", "--frozen-lockfile", "--docker-path", "d"]
+    )  # fmt: skip
+    assert parsed is not None
+    opts, log_format = parsed
+    assert opts == {"workspace_folder": "/w", "frozen_lockfile": True}
+    assert log_format is None
+    for rare in ("--secrets-file", "--override-config", "--dotfiles-repository", "--include-configuration"):
+        assert _parse_up(["--workspace-folder", "/w", rare, "x"]) is None
+
+
+def test_fast_exec_defers_the_rare_options() -> None:
+    for rare in ("--container-id", "--override-config", "--default-user-env-probe"):
+        assert fast_exec([rare, "x", "true"]) is None
