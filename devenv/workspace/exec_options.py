@@ -2,7 +2,9 @@
 ``--default-user-env-probe``.
 
 * ``--container-id ID`` (an id, a unique id prefix or a container name) names the workspace whose
-  container it is, instead of ``--workspace-folder`` / ``--id-label``.
+  container it is, instead of ``--workspace-folder`` / ``--id-label``. A container no workspace knows
+  is found in the default runtime, then the other one, and set up for this command only from its
+  ``devcontainer.metadata`` label (see :func:`foreign_state`).
 * ``--override-config FILE``: the remote user and ``remoteEnv`` come from that file (merged with the
   container's metadata, as ``up`` does) instead of the workspace's devcontainer.json.
 * ``--default-user-env-probe``: when devcontainer.json sets no ``userEnvProbe``, the remote user's
@@ -31,8 +33,8 @@ class ExecOptions:
     remote_env: Mapping[str, str] | None = None
 
 
-def state_of_container(container: str) -> states.WorkspaceState:
-    """The workspace whose container is ``container`` (id, unique id prefix or name)."""
+def state_of_container(container: str) -> states.WorkspaceState | None:
+    """The workspace whose container is ``container`` (id, unique id prefix or name), None when none is."""
     found = [
         st
         for st in states.all_states()
@@ -44,10 +46,7 @@ def state_of_container(container: str) -> states.WorkspaceState:
     if exact:
         found = exact[:1]
     if not found:
-        raise WorkspaceError(
-            f"no devenv workspace uses the container {container!r}",
-            remedy="bring the workspace up with `devenv up`, or pass --workspace-folder; see `devenv ls`",
-        )
+        return None
     if len(found) > 1:
         raise WorkspaceError(
             f"the container id prefix {container!r} matches {len(found)} workspaces", remedy="give more of the id"
@@ -57,7 +56,8 @@ def state_of_container(container: str) -> states.WorkspaceState:
 
 def _target(opts: ExecOptions) -> tuple[Target, states.WorkspaceState]:
     if opts.container_id:
-        st = state_of_container(opts.container_id)
+        known = state_of_container(opts.container_id)
+        st = known if known is not None else foreign_state(opts)
         return Target(st.workspace_folder, st.config_file, st.id_labels), st
     config = opts.config
     if opts.override_config and config is None:
@@ -77,7 +77,9 @@ def run(opts: ExecOptions, argv: Sequence[str]) -> int:
 
     target, st = _target(opts)
     env = None
-    if opts.override_config or opts.default_user_env_probe:
+    if not st.key:  # a container devenv did not bring up: foreign_state computed everything
+        env = st.env
+    elif opts.override_config or opts.default_user_env_probe:
         st = _recomputed(st, opts)
         env = st.env
     return access.run(target, argv, remote_env=dict(opts.remote_env or {}), state=st, env=env)
@@ -112,3 +114,74 @@ def _recomputed(st: states.WorkspaceState, opts: ExecOptions) -> states.Workspac
         probed = sessions.probe_user_env(runtime, session, opts.default_user_env_probe)
     out.env = remote_environment(probed, merged.remote_env, st.container_env, st.cli_remote_env)
     return out
+
+
+def foreign_state(opts: ExecOptions) -> states.WorkspaceState:
+    """A container no devenv workspace knows (made by ``devenv container run``, by the reference, ...):
+    its remote user, folder and environment from its ``devcontainer.metadata`` label (and ``--config`` /
+    ``--override-config`` when given), probed for this command, as the reference's ``exec`` does. Nothing
+    in the container is changed and nothing is remembered."""
+    from devenv.config.merge import merge_metadata, parse_metadata_label
+    from devenv.errors import ContainerNotFound, DevenvError
+    from devenv.runtime.base import Container, ContainerStatus, Runtime
+    from devenv.workspace import environment, incontainer, users
+    from devenv.workspace import session as sessions
+    from devenv.workspace.backends import default_runtime_name, open_runtime
+
+    assert opts.container_id
+    found: tuple[Runtime, Container] | None = None
+    first = default_runtime_name()
+    for name in (first, "docker" if first != "docker" else "embedded"):
+        try:
+            runtime = open_runtime(name)
+            found = (runtime, runtime.get(opts.container_id))
+            break
+        except ContainerNotFound:
+            continue
+        except DevenvError:
+            continue  # that runtime is not available here
+    if found is None:
+        raise WorkspaceError(
+            f"no container {opts.container_id!r} (in devenv's runtime or in Docker)",
+            remedy="see `devenv ls` or `devenv container ls -a`",
+        )
+    runtime, container = found
+    if container.status is not ContainerStatus.RUNNING:
+        raise WorkspaceError(f"the container {container.name} is not running", remedy="start it first")
+    data: dict[str, object] = {}
+    folder = ""
+    if opts.config or opts.override_config:
+        from devenv.config.loader import load
+
+        loaded = load(opts.workspace_folder, opts.config, override_config=opts.override_config)
+        data = dict(loaded.data)
+        folder = loaded.workspace.workspace_folder or ""
+    merged = merge_metadata(parse_metadata_label(container.labels.get("devcontainer.metadata")), [], data)
+    remote_user = sessions.remote_user_of(merged, container)
+    name = users.user_name(remote_user)
+    _, out = incontainer.capture(
+        runtime, container.id, ["/bin/sh", "-c", 'grep -E "^$1:|^[^:]*:[^:]*:$1:" /etc/passwd | head -n 1', "-", name]
+    )
+    passwd = users.parse_passwd_line(out.decode("utf-8", "replace").strip())
+    container_env = environment.env_list_to_dict(list(container.spec.env))
+    shell = container_env.get("SHELL") or (passwd.shell if passwd and passwd.shell else "/bin/sh")
+    home = passwd.home if passwd and passwd.home else container_env.get("HOME", "/root")
+    session = sessions.Session(container, remote_user, folder, shell, home, container_env=container_env)
+    probe = merged.user_env_probe or opts.default_user_env_probe or environment.DEFAULT_PROBE
+    probed = sessions.probe_user_env(runtime, session, probe)
+    env = environment.remote_environment(probed, merged.remote_env, container_env)
+    return states.WorkspaceState(
+        key="",
+        id_labels={},
+        workspace_folder="",
+        config_file="",
+        runtime=runtime.name,
+        container_id=container.id,
+        container_name=container.name,
+        remote_user=remote_user,
+        remote_workspace_folder=folder or container.spec.workdir,
+        shell=shell,
+        home=home,
+        env=env,
+        container_env=container_env,
+    )

@@ -383,3 +383,26 @@ def test_dotfiles_without_git_in_the_container_warn(embedded: Devenv, folder: Pa
         assert "installing the dotfiles failed" in run.stderr
     finally:
         _cleanup(embedded, folder)
+
+
+def test_exec_container_id_of_a_container_devenv_did_not_bring_up(devenv: Devenv, base_image: str) -> None:
+    """Its remote user, environment and folder come from its devcontainer.metadata label, as the
+    reference's exec does; nothing is written into the container."""
+    import uuid
+
+    name = f"foreign-{uuid.uuid4().hex[:8]}"
+    metadata = json.dumps([{"remoteUser": "nobody", "remoteEnv": {"FROM_LABEL": "${containerEnv:CE}-label"}}])
+    args = ["-d", "--name", name, "--label", f"devcontainer.metadata={metadata}", "-e", "CE=ce", "-w", "/tmp"]
+    if devenv.runtime == "docker":
+        subprocess.run(["docker", "run", *args, base_image, "sleep", "infinity"], check=True, capture_output=True)
+    else:
+        devenv("container", "run", *args, base_image, "sleep", "infinity")
+    try:
+        out = devenv("exec", "--container-id", name, "sh", "-c", 'id -un; echo "$FROM_LABEL"; pwd').stdout
+        assert out.split() == ["nobody", "ce-label", "/tmp"]
+        assert devenv("exec", "--container-id", name, "test", "-e", "/var/devenv", check=False).returncode == 1
+    finally:
+        if devenv.runtime == "docker":
+            subprocess.run(["docker", "rm", "-f", name], capture_output=True)
+        else:
+            devenv("container", "rm", "-f", name, check=False)
