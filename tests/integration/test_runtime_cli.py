@@ -285,3 +285,20 @@ def test_stdin_may_be_a_regular_file_or_dev_null(cli: Cli, bb_rootfs: Path, deve
             with open(source, "rb") as stdin:
                 proc = subprocess.run([*DEVENV, *argv], stdin=stdin, capture_output=True, text=True, env=env)
             assert (proc.returncode, proc.stdout.strip(), proc.stderr) == (0, expected, ""), argv
+
+
+def test_run_returns_once_every_process_of_the_container_is_gone(cli: Cli, bb_rootfs: Path) -> None:
+    # The exit code reaches the client before the kernel has torn the namespaces down, but only once the
+    # container's init has killed and reaped what the command left running.
+    script = "sleep 1234.5 & sleep 1234.6 & exit 4"
+    proc = cli("container", "run", "--rm", "--network", "none", "--rootfs", str(bb_rootfs), "sh", "-c", script)
+    assert proc.returncode == 4, proc.stderr
+    left = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[:2]
+        except OSError:
+            continue
+        if argv[0].endswith(b"sleep") and argv[1:] in ([b"1234.5"], [b"1234.6"]):
+            left.append(pid)
+    assert left == []

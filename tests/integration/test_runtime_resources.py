@@ -80,3 +80,13 @@ def test_unified_hierarchy_tracks_the_container_on_hybrid_hosts(rt: EmbeddedRunt
     c = rt.start(c.id)
     procs = Path(unified.mountpoint, "devenv", c.id, "cgroup.procs").read_text().split()
     assert str(c.pid) in procs
+
+
+def test_init_and_command_are_in_the_containers_cgroup_in_every_hierarchy(rt: EmbeddedRuntime, bb_rootfs: Path) -> None:
+    # (the init is forked into its v2 cgroup and joins the v1 ones through `tasks`: no RCU wait)
+    c = rt.create(rootfs_spec(bb_rootfs, "sleep", "30"))
+    c = rt.start(c.id)
+    cg = cgroups.ContainerCgroup(layout(), "devenv", c.id)
+    for path in cg.paths():
+        procs = set(Path(path, "cgroup.procs").read_text().split())
+        assert str(c.pid) in procs and len(procs) == 2, path  # init and sleep

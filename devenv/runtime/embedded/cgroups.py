@@ -225,6 +225,36 @@ class ContainerCgroup:
         for path in self.paths():
             _write(os.path.join(path, "cgroup.procs"), str(pid))
 
+    # A write to ``cgroup.procs`` (a whole thread group) takes the kernel's cgroup_threadgroup_rwsem for
+    # writing, and the first writer after a quiet moment waits for an RCU grace period (~5-25 ms). Moving
+    # only the calling thread (v1 ``tasks``, "0") skips that lock, and so does creating a process in its
+    # v2 cgroup (clone3 with CLONE_INTO_CGROUP, syscalls.fork_into_cgroup). So a container's supervisor
+    # forks its init into the v2 cgroup (:meth:`open_v2`), and the init, single-threaded, joins its v1
+    # hierarchies through ``tasks`` (:meth:`join_v1_thread`); :meth:`join_v2` when the fork could not.
+
+    def open_v2(self) -> int:
+        """A descriptor of the container's cgroup directory in the v2 hierarchy (-1 when there is none)."""
+        unified = self.layout.unified
+        if unified is None:
+            return -1
+        try:
+            return os.open(self.path(unified), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError:
+            return -1
+
+    def join_v1_thread(self) -> None:
+        """Move the calling thread into the container's cgroup in every v1 hierarchy (a single-threaded
+        caller: its whole process)."""
+        for h in self.layout.hierarchies:
+            if h.fstype == "cgroup":
+                _write(os.path.join(self.path(h), "tasks"), "0")
+
+    def join_v2(self, pid: int) -> None:
+        """Move process ``pid`` into the container's cgroup in the v2 hierarchy, if there is one."""
+        unified = self.layout.unified
+        if unified is not None:
+            _write(os.path.join(self.path(unified), "cgroup.procs"), str(pid))
+
     def pids(self) -> set[int]:
         found: set[int] = set()
         for path in self.paths():

@@ -2,13 +2,14 @@
 forwards signals (``init: true`` semantics, as tini), and exits with the command's exit status.
 
 It is forked by the supervisor right after ``unshare(CLONE_NEWPID)``, so it is pid 1 of the new pid
-namespace, before the start's configuration is complete: it creates its namespaces and joins its
-cgroup, then reads the :class:`RunConfig` from ``go_r`` (the supervisor attaches the network and gets
-the configuration from its caller meanwhile) and only then mounts anything. It talks to the supervisor
-through ``status_w`` (JSON lines: ``{"ns": 1}`` when its namespaces exist, ``{"started": pid}`` or
-``{"error": ..., "code": N}``); an empty ``go_r`` means the start was called off. It keeps no host file descriptor
-once the command runs, and makes itself non-dumpable so container processes cannot reach through
-``/proc/1``.
+namespace (and in the container's v2 cgroup), before the start's configuration is complete: it creates
+its namespaces and joins its cgroups, then reads the :class:`RunConfig` from ``go_r`` (the supervisor
+attaches the network and gets the configuration from its caller meanwhile) and only then mounts
+anything. It talks to the supervisor through ``status_w`` (JSON lines: ``{"ns": 1}`` when its
+namespaces exist, ``{"started": pid}`` or ``{"error": ..., "code": N}``, and ``{"exit": N}`` once the
+command and every other process of the container are gone); an empty ``go_r`` means the start was
+called off. It keeps no host file descriptor but that pipe once the command runs, and makes itself
+non-dumpable so container processes cannot reach through ``/proc/1``.
 
 With ``init: false`` the command itself becomes pid 1 (exec'd in place of this process).
 """
@@ -99,11 +100,12 @@ def process_spec(cfg: RunConfig) -> process.ProcessSpec:
     )
 
 
-def main(sys: Syscalls, network: str, cgroup: ContainerCgroup, fds: InitFds) -> NoReturn:
+def main(sys: Syscalls, network: str, cgroup: ContainerCgroup, fds: InitFds, *, joined_v2: bool = False) -> NoReturn:
     """Never returns: exits with the command's status, or 125 when the setup fails. ``network``: the
-    container's network mode (whether it gets a network namespace of its own)."""
+    container's network mode (whether it gets a network namespace of its own); ``joined_v2``: this
+    process was created in the container's v2 cgroup (else it joins it)."""
     try:
-        cfg = _setup(sys, network, cgroup, fds)
+        cfg = _setup(sys, network, cgroup, fds, joined_v2)
         stdio = _stdio(cfg, fds)
     except BaseException as exc:  # report anything, with the step that failed
         message = str(exc) if isinstance(exc, container_fs.SetupError | OSError) else repr(exc)
@@ -134,7 +136,7 @@ def set_title(title: str) -> None:
             mem.write(data + b"\0" * (end - start - len(data)))
 
 
-def _setup(sys: Syscalls, network: str, cgroup: ContainerCgroup, fds: InitFds) -> RunConfig:
+def _setup(sys: Syscalls, network: str, cgroup: ContainerCgroup, fds: InitFds, joined_v2: bool) -> RunConfig:
     set_title("devenv-init")
     flags = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC
     if network != "host":
@@ -142,11 +144,13 @@ def _setup(sys: Syscalls, network: str, cgroup: ContainerCgroup, fds: InitFds) -
     sys.unshare(flags)
     if network != "host":
         netns.loopback_up()
-    # The network namespace exists: the supervisor attaches it while this process joins its cgroup (on
-    # cgroup v1 the first join waits for an RCU grace period: the two overlap).
+    # The network namespace exists: the supervisor attaches it while this process joins its cgroups
+    # (without waiting for an RCU grace period: see ContainerCgroup.join_v1_thread).
     _send(fds.status_w, {"ns": 1})
-    cgroup.join(0)
-    sys.unshare(CLONE_NEWCGROUP)  # after the join: the container's cgroup is the root it sees
+    cgroup.join_v1_thread()
+    if not joined_v2:
+        cgroup.join_v2(0)
+    sys.unshare(CLONE_NEWCGROUP)  # after the joins: the container's cgroup is the root it sees
     chunks = []
     while data := os.read(fds.go_r, 65536):
         chunks.append(data)
@@ -216,8 +220,26 @@ def _run_as_init(sys: Syscalls, cfg: RunConfig, fds: InitFds, stdio: tuple[int, 
         os.waitpid(child, 0)
         os._exit(failure[1])
     _safe_send(fds.status_w, {"started": child})
-    os.close(fds.status_w)
-    os._exit(reap_until(child))
+    code = reap_until(child)
+    # The container's end, as the kernel would make it when this process exits (its other processes
+    # killed and gone), then the exit code to the supervisor: it tells the client while the kernel tears
+    # this process and the container's namespaces down.
+    end_all()
+    _safe_send(fds.status_w, {"exit": code})
+    os._exit(code)
+
+
+def end_all() -> None:
+    """Kill every other process of the container (this is its pid 1) and reap them."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(-1, signal.SIGKILL)
+    while True:
+        try:
+            os.waitpid(-1, 0)
+        except ChildProcessError:
+            return
+        except InterruptedError:
+            continue
 
 
 def reap_until(child: int) -> int:

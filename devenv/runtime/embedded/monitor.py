@@ -53,6 +53,8 @@ class Monitor:
         stdin_w: int = -1,
         master: int = -1,
         ctl: socket.socket | None = None,
+        status_fd: int = -1,
+        status_buf: bytes = b"",
     ) -> None:
         self.info = info
         self.st = st
@@ -64,6 +66,11 @@ class Monitor:
         self.ctl = ctl
         self.reader = stream.FrameReader()
         self.selector = selectors.DefaultSelector()
+        # init's status pipe: its last line is the command's exit code, sent before the kernel tears the
+        # container down (pidfd readable): the client gets EXIT that much sooner.
+        self.status_fd = status_fd
+        self.status_buf = status_buf
+        self.exit_code: int | None = None
 
     # -- client ----------------------------------------------------------------------------------
     def send(self, data: bytes) -> None:
@@ -145,10 +152,15 @@ class Monitor:
             self.selector.register(fd, selectors.EVENT_READ, "out")
         if self.ctl is not None:
             self.selector.register(self.ctl, selectors.EVENT_READ, "ctl")
+        if self.status_fd >= 0:
+            self.selector.register(self.status_fd, selectors.EVENT_READ, "status")
         period = handoff_after or 0.0
         deadline = None if handoff_after is None else time.monotonic() + period
-        init_done = False
-        drain_until = 0.0
+        init_done = self._status(b"")
+        drain_until = time.monotonic() + 2.0
+        if init_done:
+            self.selector.unregister(pidfd)
+            self._close_status()
         next_check = time.monotonic() + ORPHAN_CHECK
         try:
             while self.outputs or not init_done:
@@ -169,10 +181,13 @@ class Monitor:
                         return True
                     deadline = time.monotonic() + period
                 for key, _ in events:
-                    if key.data == "init":
+                    if key.data in ("init", "status") and not init_done:
+                        if key.data == "status" and not self._status(_read_some(self.status_fd)):
+                            continue
                         init_done = True
                         drain_until = time.monotonic() + 2.0
                         self.selector.unregister(pidfd)
+                        self._close_status()
                     elif key.data == "out":
                         self._output(int(key.fd))
                     elif key.data == "ctl":
@@ -187,9 +202,34 @@ class Monitor:
             for fd in list(self.outputs):
                 with contextlib.suppress(KeyError, ValueError):
                     self.selector.unregister(fd)
+            if self.status_fd >= 0:
+                with contextlib.suppress(KeyError, ValueError):
+                    self.selector.unregister(self.status_fd)
             if self.ctl is not None:
                 with contextlib.suppress(KeyError, ValueError):
                     self.selector.unregister(self.ctl)
+
+    def _status(self, data: bytes | None) -> bool:
+        """Take what init's status pipe gave (b"" at first: what the supervisor read already); True once
+        it reported the exit. EOF without it (init died) closes the pipe: the pidfd tells."""
+        if self.status_fd < 0:
+            return False
+        if data is None:
+            self._close_status()
+            return False
+        self.status_buf += data
+        while b"\n" in self.status_buf:
+            line, _, self.status_buf = self.status_buf.partition(b"\n")
+            with contextlib.suppress(ValueError, TypeError, KeyError):
+                self.exit_code = int(json.loads(line)["exit"])
+        return self.exit_code is not None
+
+    def _close_status(self) -> None:
+        if self.status_fd >= 0:
+            with contextlib.suppress(KeyError, ValueError):
+                self.selector.unregister(self.status_fd)
+            os.close(self.status_fd)
+            self.status_fd = -1
 
     def _check_orphan(self) -> None:
         """A container whose directory was deleted (its data root removed under it, as a test's temporary
@@ -202,7 +242,7 @@ class Monitor:
     # -- hand-off --------------------------------------------------------------------------------
     def handoff(self) -> NoReturn:
         """Re-execute as a lean interpreter running this monitor, keeping pid, child and descriptors."""
-        keep = [self.log_fd, *self.outputs, self.stdin_w, self.master]
+        keep = [self.log_fd, *self.outputs, self.stdin_w, self.master, self.status_fd]
         ctl_fd = self.ctl.fileno() if self.ctl is not None else -1
         for fd in [*keep, ctl_fd]:
             if fd >= 0:
@@ -216,6 +256,8 @@ class Monitor:
             "stdin_w": self.stdin_w,
             "master": self.master,
             "ctl": ctl_fd,
+            "status_fd": self.status_fd,
+            "status_buf": self.status_buf.decode(errors="replace"),
         }
         root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
         try:
@@ -227,13 +269,8 @@ class Monitor:
 
     # -- exit ------------------------------------------------------------------------------------
     def finish(self) -> NoReturn:
-        while True:
-            try:
-                _, status = os.waitpid(self.init_pid, 0)
-                break
-            except InterruptedError:
-                continue
-        code = os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
+        self._close_status()
+        code = self.exit_code if self.exit_code is not None else self._reap_init()
         for fd in (self.master, self.stdin_w):
             if fd >= 0:
                 os.close(fd)
@@ -247,6 +284,8 @@ class Monitor:
         self.send(stream.int_frame(stream.EXIT, code))
         self._drop_client()
         # What the client need not wait for (stop, rm and start wait for this process to exit):
+        if self.exit_code is not None:
+            self._reap_init()
         remove_cgroup(self.info)
         detach_network(self.info)
         if trash is not None:
@@ -254,6 +293,25 @@ class Monitor:
 
             layout.delete_tree(trash)
         os._exit(0)
+
+    def _reap_init(self) -> int:
+        while True:
+            try:
+                _, status = os.waitpid(self.init_pid, 0)
+                break
+            except InterruptedError:
+                continue
+        return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
+
+
+def _read_some(fd: int) -> bytes | None:
+    """What a pipe has (None at EOF or on an error)."""
+    try:
+        return os.read(fd, 4096) or None
+    except BlockingIOError:
+        return b""
+    except OSError:
+        return None
 
 
 def extend_path(paths: list[str]) -> None:
@@ -328,11 +386,20 @@ def main_handoff() -> NoReturn:  # pragma: no cover - runs in the re-executed in
     blob = json.loads(sys.argv[2])
     ctl = socket.socket(fileno=blob["ctl"]) if blob["ctl"] >= 0 else None
     outputs = {int(k): int(v) for k, v in blob["outputs"].items()}
-    for fd in [blob["log_fd"], *outputs, blob["stdin_w"], blob["master"], blob["ctl"]]:
+    for fd in [blob["log_fd"], *outputs, blob["stdin_w"], blob["master"], blob["ctl"], blob["status_fd"]]:
         if fd >= 0:
             os.set_inheritable(fd, False)
     mon = Monitor(
-        blob["info"], blob["st"], blob["init_pid"], blob["log_fd"], outputs, blob["stdin_w"], blob["master"], ctl
+        blob["info"],
+        blob["st"],
+        blob["init_pid"],
+        blob["log_fd"],
+        outputs,
+        blob["stdin_w"],
+        blob["master"],
+        ctl,
+        blob["status_fd"],
+        blob["status_buf"].encode(),
     )
     try:
         mon.run(None)

@@ -25,7 +25,7 @@ import time
 from devenv.runtime.embedded import cgroups, init, layout, monitor, netns, seccomp, state, stream
 from devenv.runtime.embedded.config import RunConfig
 from devenv.runtime.embedded.spawn import CONFIG
-from devenv.runtime.embedded.syscalls import CLONE_NEWPID, real
+from devenv.runtime.embedded.syscalls import CLONE_NEWPID, fork_into_cgroup, real
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -96,6 +96,8 @@ class Supervisor:
         self.reader = stream.FrameReader()
         self.network_attached = False
         self.early_frames: list[tuple[int, bytes]] = []  # client frames that came with the configuration
+        self.status_fd = -1  # init's status pipe, once the command runs (its exit line comes on it)
+        self.status_buf = b""
 
     # -- control socket ------------------------------------------------------------------------
     def send(self, data: bytes) -> None:
@@ -165,8 +167,9 @@ class Supervisor:
             if early["stdin_open"]:
                 fds.stdin, self.stdin_w = os.pipe2(os.O_CLOEXEC)
         own_pid_ns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+        cgroup_fd = self.cgroup.open_v2()
         self.sys.unshare(CLONE_NEWPID)
-        pid = os.fork()
+        pid, in_v2 = _fork_init(cgroup_fd)
         if pid == 0:  # pragma: no cover - the container's init
             keep = {fds.status_w, fds.go_r, fds.pty_sock, fds.stdin, fds.stdout, fds.stderr}
             for fd in (status_r, go_w, pty_ours, self.stdin_w, self.log_fd, own_pid_ns, *self.outputs):
@@ -174,8 +177,10 @@ class Supervisor:
                     os.close(fd)
             if self.ctl is not None:
                 self.ctl.close()
-            init.main(self.sys, early["network"], self.cgroup, fds)
+            init.main(self.sys, early["network"], self.cgroup, fds, joined_v2=in_v2)
         self.init_pid = pid
+        if cgroup_fd >= 0:
+            os.close(cgroup_fd)
         self.sys.setns(own_pid_ns, CLONE_NEWPID)
         os.close(own_pid_ns)
         for fd in (fds.status_w, fds.go_r, fds.pty_sock, fds.stdin, fds.stdout, fds.stderr):
@@ -200,7 +205,10 @@ class Supervisor:
         if cfg.tty:
             self.master = self._receive_master(pty_ours)
         msg = lines.next()
-        os.close(status_r)
+        if cfg.init and msg is not None and "started" in msg:  # init reports the exit on it too (monitor)
+            self.status_fd, self.status_buf = status_r, lines.buf
+        else:
+            os.close(status_r)
         if msg is not None and "error" in msg:
             return self._start_failed(msg)
         if msg is None and cfg.init:  # init died without a word
@@ -334,12 +342,25 @@ class Supervisor:
             self.stdin_w,
             self.master,
             self.ctl,
+            self.status_fd,
+            self.status_buf,
         )
         mon.reader = self.reader
         mon._handle(self.early_frames)
         if mon.run(handoff_after=monitor.IDLE_HANDOFF):
             mon.handoff()
         mon.finish()
+
+
+def _fork_init(cgroup_fd: int) -> tuple[int, bool]:
+    """Fork, into the container's v2 cgroup when there is one and the kernel can (see cgroups); returns
+    the pid (0 in the child) and whether the child is in that cgroup already."""
+    if cgroup_fd >= 0:
+        try:
+            return fork_into_cgroup(cgroup_fd), True
+        except OSError:
+            pass
+    return os.fork(), cgroup_fd < 0
 
 
 def _write_all(fd: int, data: bytes) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -107,3 +108,31 @@ def test_mount_list_for_inside_the_container() -> None:
     cg = cgroups.ContainerCgroup(layout, "devenv", "x")
     assert ("cgroup", "cpu,cpuacct") in cg.mount_list() and ("cgroup2", "") in cg.mount_list()
     assert ("cgroup", "name=systemd") in cg.mount_list()
+
+
+def test_joins_write_tasks_on_v1_and_cgroup_procs_on_v2(tmp_path: Path) -> None:
+    text = HYBRID.replace("/sys/fs/cgroup", str(tmp_path))
+    layout = cgroups.parse_mountinfo(text, read_controllers=False)
+    cg = cgroups.ContainerCgroup(layout, "devenv", "c1")
+    for h in layout.hierarchies:
+        Path(cg.path(h)).mkdir(parents=True)
+    cg.join_v1_thread()
+    cg.join_v2(1234)
+    for h in layout.hierarchies:
+        written = sorted(p.name for p in Path(cg.path(h)).iterdir())
+        assert written == (["cgroup.procs"] if h.fstype == "cgroup2" else ["tasks"])
+    assert Path(cg.path(layout.unified), "cgroup.procs").read_text() == "1234"  # type: ignore[arg-type]
+    fd = cg.open_v2()
+    assert fd >= 0
+    os.close(fd)
+
+
+def test_fork_into_a_directory_that_is_not_a_v2_cgroup_fails_without_forking(tmp_path: Path) -> None:
+    from devenv.runtime.embedded.syscalls import fork_into_cgroup
+
+    fd = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        with pytest.raises(OSError):
+            fork_into_cgroup(fd)  # (the supervisor then forks as usual and the init joins its cgroups)
+    finally:
+        os.close(fd)
