@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping
-
-from devenv.cli import container_args as args
 
 TYPE_CHECKING = False  # (typing is not imported at run time: start-up time)
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from typing import Any
 
     from devenv.runtime.embedded.lifecycle import Prestart
@@ -30,6 +28,14 @@ def main(argv: list[str]) -> int | None:
     copy memory pages the parent shares with them.
     """
     own = sys.argv[1:2] == ["container"] and sys.argv[2:] == argv
+    if own and argv[:1] == ["run"]:  # a starter with the start path loaded already (see its module)
+        from devenv.paths import data_root_str
+        from devenv.runtime.embedded import starter
+
+        root = data_root_str()
+        code = starter.run(root, argv) if starter.linger() > 0 else None
+        if code is not None:
+            os._exit(code)
     if own:
         import gc
 
@@ -38,11 +44,14 @@ def main(argv: list[str]) -> int | None:
     if code is not None and own:
         sys.stdout.flush()
         sys.stderr.flush()
+        if argv[:1] == ["run"] and starter.linger() > 0 and os.path.isdir(root):
+            starter.spawn(root)  # (for the next run)
         os._exit(code)
     return code
 
 
 def _main(argv: list[str]) -> int | None:
+    from devenv.cli import container_args as args
     from devenv.errors import DevenvError
 
     try:
@@ -76,6 +85,7 @@ def _prestart(values: Mapping[str, Any]) -> Prestart | None:
     network = values.get("network") or "bridge"
     if network not in ("bridge", "host", "none"):
         return None
+    from devenv.cli import container_args as args
     from devenv.errors import UsageError
 
     try:
@@ -132,6 +142,7 @@ def do_run(opts: object, *, create_only: bool = False, prestarted: Prestart | No
 def do_exec(values: Mapping[str, object], positional: list[str]) -> int:
     from types import SimpleNamespace
 
+    from devenv.cli import container_args as args
     from devenv.errors import UsageError
     from devenv.paths import data_root_str
     from devenv.runtime.embedded import exec as exec_mod

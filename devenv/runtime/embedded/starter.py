@@ -1,0 +1,415 @@
+"""The starter: ``devenv container run`` answered by a process that has the start path loaded already.
+
+A ``run --rm IMAGE true`` lasts a few tens of milliseconds, and a good part of that is the interpreter
+loading the CLI's and the supervisor's modules. So a ``devenv container run`` that did the work itself
+leaves a *starter* behind when it exits: a process with those modules imported, waiting on a Unix
+socket, which exits by itself once nobody has used it for ``DEVENV_STARTER_LINGER`` seconds (10 by
+default; 0: never start one). The next ``run`` sends it its arguments, environment, working directory,
+umask and standard input, output and error (SCM_RIGHTS); the starter forks a *worker* that runs the
+command exactly as the CLI would (:func:`devenv.cli.main.main`) and sends the exit code back, and the
+CLI exits with it. The CLI forwards the signals it receives (Ctrl-C, SIGTERM, window size changes) to
+the worker; a worker whose CLI went away (killed) is killed too, as the CLI process it stands for.
+
+Nothing depends on the starter. When none answers (none started yet, it is leaving or was killed, its
+modules are older than the files on disk: it checks on every request and then leaves), the CLI does
+the work itself. A killed starter loses nothing: its workers, the supervisors and the containers are
+processes of their own.
+
+The socket is named after the data root, the interpreter and this source tree, in a directory only its
+owner can enter (``/run/devenv-starter``; ``DEVENV_STARTER_DIR``), and the peer's uid must be the
+starter's. Protocol, one connection per command: the client sends ``>I`` length + payload (NUL-separated:
+cwd, umask, argc, argv..., environment entries) with its descriptors 0, 1 and 2; the worker answers
+``A`` (accepted), later ``X`` + ``>i`` exit code; the starter answers ``F`` (do it yourself). The client
+sends ``S`` + a signal number.
+
+The client half imports only builtin modules: it runs before anything else in the CLI.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+TYPE_CHECKING = False  # (typing is not imported at run time: the client runs first in the CLI)
+if TYPE_CHECKING:
+    import socket
+    from typing import Any
+
+SOCKET_DIR = "/run/devenv-starter"
+DEFAULT_LINGER = 10.0
+ACCEPT_TIMEOUT = 10.0  # seconds to wait for a starter's answer before doing the work alone
+# Forwarded from the CLI to the worker: those a CLI attached to a container forwards, and SIGWINCH.
+FORWARDED = (1, 2, 3, 10, 12, 15, 28)  # SIGHUP, SIGINT, SIGQUIT, SIGUSR1, SIGUSR2, SIGTERM, SIGWINCH
+_SOL_SOCKET, _SCM_RIGHTS = 1, 1
+_SOURCE = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+_BOOT = "import sys; sys.path[:] = sys.argv[2:]; from devenv.runtime.embedded.starter import main; main()"
+
+
+def linger() -> float:
+    """Seconds an idle starter waits for the next command; 0: no starter. (Not for other users than root
+    unless ``DEVENV_STARTER_DIR`` names a directory of theirs: the runtime needs root anyway.)"""
+    if os.geteuid() != 0 and not os.environ.get("DEVENV_STARTER_DIR"):
+        return 0.0
+    try:
+        return float(os.environ.get("DEVENV_STARTER_LINGER", DEFAULT_LINGER))
+    except ValueError:
+        return DEFAULT_LINGER
+
+
+def socket_name(data_root: str) -> str:
+    """The starter's socket for ``data_root`` with this interpreter and source tree."""
+    from _sha256 import sha256  # type: ignore[import-not-found]  # (builtin: hashlib would load OpenSSL)
+
+    key = "\0".join((os.path.realpath(data_root), sys.executable, _SOURCE)).encode()
+    digest: str = sha256(key).hexdigest()
+    return os.path.join(os.environ.get("DEVENV_STARTER_DIR") or SOCKET_DIR, digest[:32] + ".sock")
+
+
+# -- client -------------------------------------------------------------------------------------------------
+
+
+def run(data_root: str, argv: list[str]) -> int | None:
+    """Have the data root's starter run ``devenv container`` + ``argv``: its exit code, or None when no
+    starter took the command (nothing was done: run it here)."""
+    import _socket
+
+    try:
+        sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        try:
+            sock.settimeout(ACCEPT_TIMEOUT)  # (a starter that does not answer: work alone; a worker that
+            sock.connect(socket_name(data_root))  # answers later finds us gone and ends)
+            payload = _encode(argv)
+            fds = b"".join(fd.to_bytes(4, sys.byteorder, signed=True) for fd in (0, 1, 2))
+            data = len(payload).to_bytes(4, "big") + payload
+            sent = sock.sendmsg([data], [(_SOL_SOCKET, _SCM_RIGHTS, fds)])
+            if sent < len(data):
+                sock.sendall(data[sent:])
+            if sock.recv(1) != b"A":
+                return None  # (F, or the starter went away before it forked a worker)
+            sock.settimeout(None)
+        except OSError:
+            return None
+        return _wait(sock)
+    finally:
+        sock.close()
+
+
+def _encode(argv: list[str]) -> bytes:
+    fields = [os.getcwd(), str(_umask()), str(len(argv)), *argv, *(f"{k}={v}" for k, v in os.environ.items())]
+    return b"\0".join(os.fsencode(f) for f in fields)
+
+
+def _umask() -> int:
+    mask = os.umask(0o22)
+    os.umask(mask)
+    return mask
+
+
+def _wait(sock: Any) -> int:
+    """Forward signals to the worker until it sends the exit code."""
+    import _signal  # type: ignore[import-not-found]  # (signal imports enum: start-up time)
+
+    forwarded: list[int] = []
+
+    def forward(signum: int, frame: object) -> None:
+        forwarded.append(signum)
+        try:  # noqa: SIM105 - (contextlib: an import on this path)
+            sock.send(b"S" + bytes((signum,)))
+        except OSError:
+            pass
+
+    for sig in FORWARDED:
+        _signal.signal(sig, forward)
+    buf = b""
+    while len(buf) < 5:
+        try:
+            chunk = sock.recv(64)
+        except OSError:
+            chunk = b""
+        if not chunk:
+            break
+        buf += chunk
+    if len(buf) >= 5 and buf[:1] == b"X":
+        return int.from_bytes(buf[1:5], "big", signed=True)
+    for sig in FORWARDED:
+        _signal.signal(sig, _signal.SIG_DFL)
+    if forwarded and forwarded[-1] != 28:  # the worker died of the signal the CLI got: so does the CLI
+        os.kill(os.getpid(), forwarded[-1])
+    sys.stderr.write(
+        "error: the devenv starter's worker running this command exited without an exit code\n"
+        "(the container, if it started, keeps running: `devenv container ls -a` shows it)\n"
+    )
+    return 125
+
+
+# -- starting one -------------------------------------------------------------------------------------------
+
+
+def spawn(data_root: str) -> None:
+    """Start a starter for ``data_root`` in the background (a session of its own; not waited for: the
+    caller is about to exit). If another one serves that socket already, the new one exits at once."""
+    log = os.path.join(data_root, "starter.log")
+    try:  # noqa: SIM105
+        os.posix_spawn(
+            sys.executable,
+            [sys.executable, "-S", "-c", _BOOT, data_root, *sys.path],
+            dict(os.environ),
+            file_actions=[
+                (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+                (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0),
+                (os.POSIX_SPAWN_OPEN, 2, log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600),
+            ],
+            setsid=True,
+        )
+    except (OSError, ValueError):
+        pass  # (no starter: the next run does the work itself again)
+
+
+# -- server -------------------------------------------------------------------------------------------------
+
+# What a ``container run`` imports, loaded before the first request.
+PRELOAD = (
+    "devenv.cli.main",
+    "devenv.cli.container_fast",
+    "devenv.cli.container_args",
+    "devenv.cli.output",
+    "devenv.runtime.embedded.spawn",
+    "devenv.runtime.embedded.supervisor",
+    "devenv.runtime.embedded.lifecycle",
+    "devenv.runtime.embedded.run",
+    "devenv.runtime.embedded.image_source",
+    "devenv.runtime.embedded.attach",
+    "devenv.runtime.embedded.names",
+    "devenv.network.agent",
+)
+
+
+def main() -> None:  # pragma: no cover - the starter process (python -S -c _BOOT DATA_ROOT PATH...)
+    os.closerange(3, 65536)
+    code = 1
+    try:
+        code = serve(sys.argv[1], linger())
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+    finally:
+        sys.stderr.flush()
+        os._exit(code)
+
+
+def serve(data_root: str, idle: float) -> int:
+    """Serve ``data_root``'s ``container run`` requests until none came for ``idle`` seconds."""
+    import fcntl
+    import time
+
+    if idle <= 0:
+        return 0
+    path = socket_name(data_root)
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    os.chmod(os.path.dirname(path), 0o700)
+    lock = os.open(path.removesuffix(".sock") + ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    deadline = time.monotonic() + 2.0
+    while True:  # held for the starter's life; one that is leaving lets go of it soon
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                return 0  # another starter serves this socket
+            time.sleep(0.01)
+    import importlib
+
+    for name in PRELOAD:
+        importlib.import_module(name)
+    from devenv.runtime.embedded import seccomp
+
+    seccomp.available()  # (libseccomp loaded once, here)
+    fingerprint = _fingerprint()
+    with open("/proc/self/comm", "w") as f:
+        f.write("devenv-starter")
+    import gc
+    import signal
+
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # workers are reaped by the kernel
+    gc.collect()
+    gc.freeze()  # (what the workers share with the starter stays shared)
+    with _listening(path) as listener:
+        last = time.monotonic()
+        while True:
+            wait = idle - (time.monotonic() - last)
+            if wait <= 0 or not os.path.isdir(data_root):
+                return 0
+            listener.settimeout(min(wait, 5.0))
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            last = time.monotonic()
+            with conn:
+                if not _serve_one(conn, listener, fingerprint):
+                    return 0  # (our code changed on disk: let a new starter load it)
+
+
+class _listening:
+    """The bound socket; unlinked before it is closed (a client then connects to nothing and works alone)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __enter__(self) -> socket.socket:
+        import contextlib
+        import socket
+
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)  # (left by a starter that was killed)
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+        self.sock.bind(self.path)
+        self.sock.listen(64)
+        return self.sock
+
+    def __exit__(self, *exc: object) -> None:
+        import contextlib
+
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)
+        self.sock.close()
+
+
+def _fingerprint() -> dict[str, int]:
+    """Modification times of this source tree's modules that are loaded."""
+    found = {}
+    prefix = os.path.join(_SOURCE, "devenv") + os.sep
+    for module in list(sys.modules.values()):
+        path = getattr(module, "__file__", None)
+        if path and path.startswith(prefix):
+            try:
+                found[path] = os.stat(path).st_mtime_ns
+            except OSError:
+                found[path] = -1
+    return found
+
+
+def _fresh(fingerprint: dict[str, int]) -> bool:
+    for path, mtime in fingerprint.items():
+        try:
+            if os.stat(path).st_mtime_ns != mtime:
+                return False
+        except OSError:
+            return False
+    return True
+
+
+def _serve_one(conn: socket.socket, listener: socket.socket, fingerprint: dict[str, int]) -> bool:
+    """Take one request: fork its worker. False when this starter must leave (stale code)."""
+    import socket
+    import struct
+
+    fds: list[int] = []
+    try:
+        conn.settimeout(5.0)
+        cred = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+        if struct.unpack("3i", cred)[1] != os.getuid():
+            return True
+        msg, anc, _, _ = conn.recvmsg(65536, socket.CMSG_SPACE(3 * 4))
+        for level, kind, data in anc:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                fds.extend(struct.unpack(f"{len(data) // 4}i", data[: len(data) - len(data) % 4]))
+        if len(msg) < 4 or len(fds) != 3:
+            return True
+        size = int.from_bytes(msg[:4], "big")
+        payload = msg[4:]
+        while len(payload) < size:
+            chunk = conn.recv(size - len(payload))
+            if not chunk:
+                return True
+            payload += chunk
+        if not _fresh(fingerprint):
+            conn.sendall(b"F")
+            return False
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the worker
+            code = 125
+            try:
+                listener.close()
+                code = _work(conn, fds, payload)
+            except BaseException:
+                import traceback
+
+                traceback.print_exc()
+            finally:
+                os._exit(code)
+        return True
+    except OSError as exc:
+        sys.stderr.write(f"devenv starter: bad request: {exc}\n")
+        return True
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
+def _work(conn: socket.socket, fds: list[int], payload: bytes) -> int:  # pragma: no cover - the worker
+    """Become the CLI process that sent ``payload`` and run its command; returns the exit code (sent)."""
+    import fcntl
+    import gc
+    import signal
+
+    gc.disable()  # (as the CLI: a short life)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    fields = [os.fsdecode(f) for f in payload.split(b"\0")]
+    cwd, umask, argc = fields[0], int(fields[1]), int(fields[2])
+    argv, env = fields[3 : 3 + argc], fields[3 + argc :]
+    for target, fd in enumerate(fds):
+        os.dup2(fd, target)
+    os.chdir(cwd)
+    os.umask(umask)
+    os.environ.clear()
+    os.environ.update(item.split("=", 1) for item in env if "=" in item)  # type: ignore[misc]
+    sys.stdout.reconfigure(line_buffering=os.isatty(1))  # type: ignore[union-attr]
+    conn.settimeout(None)
+    conn.sendall(b"A")
+    # The CLI's signals come as S frames; its end (killed) as EOF: SIGIO on either.
+    pending = bytearray()
+    worker = os.getpid()
+
+    def on_client(signum: int, frame: object) -> None:
+        if os.getpid() != worker:  # (a process forked since: the supervisor, a container's init)
+            return
+        while True:
+            try:
+                data = conn.recv(64)
+            except BlockingIOError:
+                return
+            except OSError:
+                data = b""
+            if not data:
+                os.kill(os.getpid(), signal.SIGKILL)  # the CLI was killed: so is the process it stands for
+            pending.extend(data)
+            while len(pending) >= 2:
+                kind, sig = pending[0], pending[1]
+                del pending[:2]
+                if kind == ord("S"):
+                    signal.raise_signal(sig)
+
+    signal.signal(signal.SIGIO, on_client)
+    conn.setblocking(False)
+    fcntl.fcntl(conn.fileno(), fcntl.F_SETOWN, os.getpid())
+    fcntl.fcntl(conn.fileno(), fcntl.F_SETFL, fcntl.fcntl(conn.fileno(), fcntl.F_GETFL) | os.O_ASYNC)
+    on_client(signal.SIGIO, None)  # (what came before the handler was there)
+    from devenv.cli.main import main as cli_main
+
+    try:
+        code = cli_main(["container", *argv])
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    except KeyboardInterrupt:
+        code = 130
+    sys.stdout.flush()
+    sys.stderr.flush()
+    signal.signal(signal.SIGIO, signal.SIG_IGN)
+    conn.setblocking(True)
+    conn.sendall(b"X" + code.to_bytes(4, "big", signed=True))
+    return code
