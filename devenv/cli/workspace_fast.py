@@ -108,6 +108,7 @@ _UP_IGNORED_VALUE = {
     "--container-session-data-folder",
     "--gpu-availability",
 }
+_PROBES = ("none", "loginShell", "interactiveShell", "loginInteractiveShell")
 # Flags that need the full `up` (the quick check below does not apply).
 _NOT_QUICK = {"remove_existing_container", "build_no_cache", "skip_post_create", "mounts", "remote_env"}
 
@@ -132,6 +133,8 @@ def _parse_up(argv: list[str]) -> tuple[dict[str, object], str | None] | None:
         if name not in _UP_VALUE.keys() | _UP_LIST.keys() | _UP_IGNORED_VALUE or (not eq and not args):
             return None
         value_text = inline if eq else args.pop(0)
+        if name == "--default-user-env-probe" and value_text not in _PROBES:
+            return None  # (typer's command explains the error)
         if name == "--log-format":
             log_format = value_text
         elif name in _UP_LIST:

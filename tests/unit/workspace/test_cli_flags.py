@@ -150,3 +150,8 @@ def test_fast_up_accepts_the_ignored_options_and_defers_the_rare_ones() -> None:
 def test_fast_exec_defers_the_rare_options() -> None:
     for rare in ("--container-id", "--override-config", "--default-user-env-probe"):
         assert fast_exec([rare, "x", "true"]) is None
+
+
+def test_fast_up_leaves_a_bad_probe_value_to_the_full_command() -> None:
+    assert _parse_up(["--default-user-env-probe", "bogus"]) is None
+    assert _parse_up(["--default-user-env-probe", "none"]) == ({"default_user_env_probe": "none"}, None)
