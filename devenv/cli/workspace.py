@@ -272,7 +272,9 @@ def exec_(
     log_format: LogFormatOpt = None,
     container_id: Annotated[
         str | None,
-        typer.Option("--container-id", help="The workspace container (id, id prefix or name) to run the command in."),
+        typer.Option(
+            "--container-id", help="The container (id, id prefix or name) to run in: a workspace's, or any running one."
+        ),
     ] = None,
     override_config: OverrideConfigOpt = None,
     default_user_env_probe: Annotated[
@@ -291,6 +293,13 @@ def exec_(
     container_system_data_folder: IgnoredValue = None,
     docker_path: IgnoredValue = None,
     docker_compose_path: IgnoredValue = None,
+    mount_workspace_git_root: Annotated[
+        bool,
+        typer.Option("--mount-workspace-git-root/--no-mount-workspace-git-root", help=_IGNORED, show_default=False),
+    ] = True,
+    mount_git_worktree_common_dir: Annotated[
+        bool, typer.Option("--mount-git-worktree-common-dir", help=_IGNORED, show_default=False)
+    ] = False,
 ) -> None:
     """Run a command in the workspace: as its remote user, in its folder, with its environment.
 

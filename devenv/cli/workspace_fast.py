@@ -27,6 +27,7 @@ _IGNORED_VALUE = {
     "--container-data-folder",
     "--container-system-data-folder",
 }
+_IGNORED_FLAG = {"--mount-workspace-git-root", "--no-mount-workspace-git-root", "--mount-git-worktree-common-dir"}
 # Options the typer command handles (they need more than the workspace state).
 _FULL = {"--container-id", "--override-config", "--default-user-env-probe"}
 
@@ -40,6 +41,8 @@ def fast_exec(argv: list[str]) -> int | None:
         if arg == "--":
             break
         name, eq, inline = arg.partition("=")
+        if name in _IGNORED_FLAG:
+            continue
         if name not in _VALUE | _LIST | _IGNORED_VALUE or name in _FULL:
             return None
         if not eq and not args:

@@ -155,3 +155,19 @@ def test_fast_exec_defers_the_rare_options() -> None:
 def test_fast_up_leaves_a_bad_probe_value_to_the_full_command() -> None:
     assert _parse_up(["--default-user-env-probe", "bogus"]) is None
     assert _parse_up(["--default-user-env-probe", "none"]) == ({"default_user_env_probe": "none"}, None)
+
+
+def test_fast_exec_skips_the_ignored_boolean_options(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # (they are skipped, not taken for the command: the lookup of the workspace is what fails here)
+    from devenv.cli import main
+
+    reported: list[str] = []
+
+    def report(exc: BaseException, code: int, message: str, *rest: object) -> int:
+        reported.append(message)
+        return code
+
+    monkeypatch.setattr(main, "_report", report)
+    code = fast_exec(["--mount-workspace-git-root", "--workspace-folder", str(tmp_path), "true"])
+    assert code is not None and code != 0
+    assert reported and "no dev container config found" in reported[0]
