@@ -64,3 +64,26 @@ def test_resolve_settings() -> None:
     assert seccomp.resolve("unconfined", [], False) is None
     assert seccomp.resolve("default", [], True) is None  # privileged: no filter
     assert seccomp.resolve("default", [], False) == seccomp.default_profile([])
+
+
+@pytest.mark.skipif(not seccomp.available(), reason="libseccomp is not installed")
+def test_the_compiled_program_is_kept_and_refuses_what_the_profile_refuses() -> None:
+    import ctypes
+    import os
+
+    profile = seccomp.default_profile([])
+    bpf = seccomp.program(profile)
+    assert bpf is not None and len(bpf) % 8 == 0 and len(bpf) > 8
+    assert seccomp.program(seccomp.default_profile([])) is bpf  # (compiled once per process)
+    pid = os.fork()
+    if pid == 0:  # the child loads it (one prctl) and tries a refused call
+        code = 1
+        try:
+            seccomp.load(profile, set_no_new_privs=True)
+            libc = ctypes.CDLL(None, use_errno=True)
+            refused = libc.unshare(0x04000000) == -1 and ctypes.get_errno() == errno.EPERM  # CLONE_NEWUTS
+            code = 0 if refused else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
