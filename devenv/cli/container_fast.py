@@ -18,6 +18,9 @@ if TYPE_CHECKING:
     from devenv.runtime.embedded.lifecycle import Prestart
 
 
+short_lived = False  # this process is the command's (the CLI, or a starter's worker): it exits soon
+
+
 def main(argv: list[str]) -> int | None:
     """``argv`` starts after ``container``. Returns an exit code, or None to use the full parser.
 
@@ -27,7 +30,9 @@ def main(argv: list[str]) -> int | None:
     imports cost time, and in the processes it forks (the supervisor, the container's init) they would
     copy memory pages the parent shares with them.
     """
+    global short_lived
     own = sys.argv[1:2] == ["container"] and sys.argv[2:] == argv
+    short_lived = short_lived or own
     if own and argv[:1] == ["run"]:  # a starter with the start path loaded already (see its module)
         from devenv.paths import data_root_str
         from devenv.runtime.embedded import starter
@@ -101,6 +106,7 @@ def _prestart(values: Mapping[str, Any]) -> Prestart | None:
         ports=ports,
         tty=bool(values.get("tty")),
         stdin_open=bool(values.get("interactive")),
+        short_lived=short_lived,
     )
     from devenv.runtime.embedded.lifecycle import Prestart
 

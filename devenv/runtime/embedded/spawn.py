@@ -78,10 +78,12 @@ def early_facts(
     }
 
 
-def spawn(early: Early, mode: str = "auto") -> socket.socket:
+def spawn(early: Early, mode: str = "auto", *, short_lived: bool = False) -> socket.socket:
     """Start the supervisor of ``early["id"]``; returns the control socket (send CONFIG on it next).
 
     ``mode``: ``fork``, ``exec`` or ``auto`` (fork when this process is single-threaded and small).
+    ``short_lived``: the caller exits soon (the CLI): the supervisor may be its child (forked once, not
+    twice), reparented when the caller exits; else it is a grandchild, never the caller's zombie.
     """
     if mode == "auto":
         threading = sys.modules.get("threading")  # not imported: certainly single-threaded
@@ -98,7 +100,7 @@ def spawn(early: Early, mode: str = "auto") -> socket.socket:
         if pid == 0:  # pragma: no cover - runs in the child
             try:
                 os.setsid()
-                if os.fork() != 0:  # the supervisor is our grandchild: never a zombie of the caller
+                if not short_lived and os.fork() != 0:  # a grandchild: never a zombie of the caller
                     os._exit(0)
                 ours.close()
                 _daemon_stdio(log)
@@ -111,7 +113,8 @@ def spawn(early: Early, mode: str = "auto") -> socket.socket:
                 traceback.print_exc()
             finally:
                 os._exit(1)
-        os.waitpid(pid, 0)
+        if not short_lived:
+            os.waitpid(pid, 0)
     else:
         import subprocess
 
@@ -132,10 +135,18 @@ def spawn(early: Early, mode: str = "auto") -> socket.socket:
 
 
 def prestart(
-    data_root: str, *, network: str, ports: list[dict[str, Any]], tty: bool, stdin_open: bool, mode: str = "auto"
+    data_root: str,
+    *,
+    network: str,
+    ports: list[dict[str, Any]],
+    tty: bool,
+    stdin_open: bool,
+    mode: str = "auto",
+    short_lived: bool = False,
 ) -> tuple[Early, socket.socket]:
     """A new container's directory and its supervisor, before the container is created (the caller then
-    creates it with that ID and starts it with this supervisor, or closes the socket to call it off)."""
+    creates it with that ID and starts it with this supervisor, or closes the socket to call it off).
+    ``short_lived``: see :func:`spawn`."""
     cid = os.urandom(32).hex()
     state_dir = os.path.join(data_root, "containers", cid)
     os.makedirs(state_dir, mode=0o711)
@@ -143,7 +154,7 @@ def prestart(
     early = early_facts(
         cid, state_dir, data_root, network=network, ports=ports, ports_policy=policy, tty=tty, stdin_open=stdin_open
     )
-    return early, spawn(early, mode)
+    return early, spawn(early, mode, short_lived=short_lived)
 
 
 def _rss_kib() -> int:

@@ -225,9 +225,10 @@ def serve(data_root: str, idle: float) -> int:
 
     for name in PRELOAD:
         importlib.import_module(name)
-    from devenv.runtime.embedded import seccomp
+    from devenv.runtime.embedded import caps, seccomp
 
-    seccomp.available()  # (libseccomp loaded once, here)
+    if seccomp.available():  # (libseccomp loaded once, and the default profile compiled, here)
+        seccomp.program(seccomp.default_profile(list(caps.DOCKER_DEFAULT)))
     fingerprint = _fingerprint()
     with open("/proc/self/comm", "w") as f:
         f.write("devenv-starter")
@@ -399,8 +400,10 @@ def _work(conn: socket.socket, fds: list[int], payload: bytes) -> int:  # pragma
     fcntl.fcntl(conn.fileno(), fcntl.F_SETOWN, os.getpid())
     fcntl.fcntl(conn.fileno(), fcntl.F_SETFL, fcntl.fcntl(conn.fileno(), fcntl.F_GETFL) | os.O_ASYNC)
     on_client(signal.SIGIO, None)  # (what came before the handler was there)
+    from devenv.cli import container_fast
     from devenv.cli.main import main as cli_main
 
+    container_fast.short_lived = True
     try:
         code = cli_main(["container", *argv])
     except SystemExit as exc:
