@@ -9,13 +9,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from devenv.errors import WorkspaceError
 from devenv.events import NULL, Reporter
 from devenv.runtime.base import ContainerStatus
 from devenv.workspace.identity import METADATA_LABEL
+
+if TYPE_CHECKING:
+    from devenv.workspace.dotfiles import Dotfiles
 
 
 @dataclass(frozen=True)
@@ -28,6 +32,8 @@ class RunUserCommandsOptions:
     skip_post_attach: bool = False
     remote_env: tuple[str, ...] = ()
     default_user_env_probe: str = "loginInteractiveShell"
+    secrets: Mapping[str, str] = field(default_factory=dict)  # --secrets-file: hooks and dotfiles only
+    dotfiles: Dotfiles | None = None  # --dotfiles-repository ...
 
 
 @dataclass(frozen=True)
@@ -62,7 +68,8 @@ def run_user_commands(opts: RunUserCommandsOptions, reporter: Reporter = NULL) -
         )
         s = session.prepare(runtime, container, merged, sopts, reporter)
         hopts = session.HookOptions(False, opts.skip_post_attach, opts.skip_non_blocking_commands)
-        return UserCommandsResult(container.id, session.run_hooks(runtime, s, merged, hopts, reporter))
+        outcome = session.run_hooks(runtime, s, merged, hopts, reporter, secrets=opts.secrets, dotfiles=opts.dotfiles)
+        return UserCommandsResult(container.id, outcome)
 
 
 @dataclass(frozen=True)
@@ -75,6 +82,8 @@ class SetUpOptions:
     skip_non_blocking_commands: bool = False
     remote_env: tuple[str, ...] = ()
     default_user_env_probe: str = "loginInteractiveShell"
+    secrets: Mapping[str, str] = field(default_factory=dict)  # --secrets-file: hooks and dotfiles only
+    dotfiles: Dotfiles | None = None  # --dotfiles-repository ...
 
 
 @dataclass(frozen=True)
@@ -116,5 +125,5 @@ def set_up(opts: SetUpOptions, reporter: Reporter = NULL) -> SetUpResult:
     )
     s = session.prepare(runtime, container, merged, sopts, reporter)
     hopts = session.HookOptions(opts.skip_post_create, opts.skip_post_attach, opts.skip_non_blocking_commands)
-    session.run_hooks(runtime, s, merged, hopts, reporter)
+    session.run_hooks(runtime, s, merged, hopts, reporter, secrets=opts.secrets, dotfiles=opts.dotfiles)
     return SetUpResult(container.id, s.remote_user)
