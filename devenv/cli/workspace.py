@@ -47,6 +47,32 @@ DefaultProbeOpt = Annotated[
         help="userEnvProbe when devcontainer.json has none: none, loginShell, interactiveShell, loginInteractiveShell.",
     ),
 ]
+SecretsFileOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--secrets-file",
+        help="JSON file of secret environment variables (name: value) for the lifecycle commands and "
+        "dotfiles; their values are masked in the output.",
+    ),
+]
+DotfilesRepositoryOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--dotfiles-repository",
+        help="Dotfiles git repository (URL, path, or owner/name on GitHub), installed once per container.",
+    ),
+]
+DotfilesInstallCommandOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--dotfiles-install-command",
+        help="Command run in the dotfiles clone (default: the first of install.sh, install, bootstrap.sh, "
+        "bootstrap, script/bootstrap, setup.sh, setup, script/setup; with none, dotfiles are symlinked).",
+    ),
+]
+DotfilesTargetPathOpt = Annotated[
+    str, typer.Option("--dotfiles-target-path", help="Where the dotfiles repository is cloned.")
+]
 _IGNORED = "Accepted for compatibility with devcontainers/cli; no effect in devenv."
 IgnoredValue = Annotated[str | None, typer.Option(help=_IGNORED, show_default=False)]
 PROBES = ("none", "loginShell", "interactiveShell", "loginInteractiveShell")
@@ -57,6 +83,34 @@ def _check_probe(value: str) -> None:
         from devenv.errors import UsageError
 
         raise UsageError(f"--default-user-env-probe {value!r}: must be one of {', '.join(PROBES)}")
+
+
+def _secrets(secrets_file: str | None) -> tuple[dict[str, str], Any]:
+    """The secrets of ``--secrets-file`` (read before anything runs) and the reporter that masks them."""
+    reporter: Any = output.reporter()
+    if secrets_file is None:
+        return {}, reporter
+    from devenv.workspace.secrets import MaskingReporter, read_secrets_file
+
+    try:
+        secrets = read_secrets_file(secrets_file)
+    except Exception as exc:
+        _error_result(exc)
+        raise
+    return secrets, MaskingReporter(reporter, secrets)
+
+
+def _dotfiles(repository: str | None, install_command: str | None, target_path: str) -> Any:
+    if not repository:
+        return None
+    from devenv.workspace.dotfiles import Dotfiles
+
+    return Dotfiles(repository, install_command or None, target_path or "~/dotfiles")
+
+
+def _masked(reporter: Any, exc: BaseException) -> None:
+    if hasattr(reporter, "mask_error"):
+        reporter.mask_error(exc)
 
 
 def _ref(folder: str | None, config: str | None, id_label: list[str] | None, runtime: str | None) -> Any:
@@ -126,32 +180,10 @@ def up(
             help="Leave devcontainer.json's remoteEnv out of the container's devcontainer.metadata label.",
         ),
     ] = False,
-    secrets_file: Annotated[
-        str | None,
-        typer.Option(
-            "--secrets-file",
-            help="JSON file of secret environment variables (name: value) for the lifecycle commands and "
-            "dotfiles; their values are masked in the output.",
-        ),
-    ] = None,
-    dotfiles_repository: Annotated[
-        str | None,
-        typer.Option(
-            "--dotfiles-repository",
-            help="Dotfiles git repository (URL, path, or owner/name on GitHub), installed once per container.",
-        ),
-    ] = None,
-    dotfiles_install_command: Annotated[
-        str | None,
-        typer.Option(
-            "--dotfiles-install-command",
-            help="Command run in the dotfiles clone (default: the first of install.sh, install, bootstrap.sh, "
-            "bootstrap, script/bootstrap, setup.sh, setup, script/setup; with none, dotfiles are symlinked).",
-        ),
-    ] = None,
-    dotfiles_target_path: Annotated[
-        str, typer.Option("--dotfiles-target-path", help="Where the dotfiles repository is cloned.")
-    ] = "~/dotfiles",
+    secrets_file: SecretsFileOpt = None,
+    dotfiles_repository: DotfilesRepositoryOpt = None,
+    dotfiles_install_command: DotfilesInstallCommandOpt = None,
+    dotfiles_target_path: DotfilesTargetPathOpt = "~/dotfiles",
     no_lockfile: Annotated[
         bool, typer.Option("--no-lockfile", help="Neither read nor write the features' lockfile.")
     ] = False,
@@ -186,22 +218,8 @@ def up(
     from devenv.workspace.up import UpOptions
 
     _check_probe(default_user_env_probe)
-    reporter: Any = output.reporter()
-    secrets: dict[str, str] = {}
-    if secrets_file is not None:
-        from devenv.workspace.secrets import MaskingReporter, read_secrets_file
-
-        try:
-            secrets = read_secrets_file(secrets_file)
-        except Exception as exc:
-            _error_result(exc)
-            raise
-        reporter = MaskingReporter(reporter, secrets)
-    dotfiles = None
-    if dotfiles_repository:
-        from devenv.workspace.dotfiles import Dotfiles
-
-        dotfiles = Dotfiles(dotfiles_repository, dotfiles_install_command or None, dotfiles_target_path or "~/dotfiles")
+    secrets, reporter = _secrets(secrets_file)
+    dotfiles = _dotfiles(dotfiles_repository, dotfiles_install_command, dotfiles_target_path)
     opts = UpOptions(
         workspace_folder=workspace_folder,
         config=config,
@@ -234,8 +252,7 @@ def up(
 
             out.update(configurations(opts, result, include_configuration, include_merged_configuration))
     except Exception as exc:
-        if hasattr(reporter, "mask_error"):
-            reporter.mask_error(exc)
+        _masked(reporter, exc)
         _error_result(exc)
         raise
     print_result(out)
@@ -451,11 +468,17 @@ def run_user_commands(
     skip_post_attach: Annotated[bool, typer.Option("--skip-post-attach", help="Do not run postAttachCommand.")] = False,
     remote_env: RemoteEnvOpt = None,
     log_format: LogFormatOpt = None,
+    secrets_file: SecretsFileOpt = None,
+    dotfiles_repository: DotfilesRepositoryOpt = None,
+    dotfiles_install_command: DotfilesInstallCommandOpt = None,
+    dotfiles_target_path: DotfilesTargetPathOpt = "~/dotfiles",
 ) -> None:
     """Run the lifecycle commands that are due in the workspace's running container."""
     output.set_log_format(log_format)
     from devenv import api
     from devenv.workspace.usercommands import RunUserCommandsOptions
+
+    secrets, reporter = _secrets(secrets_file)
 
     opts = RunUserCommandsOptions(
         workspace_folder,
@@ -465,10 +488,13 @@ def run_user_commands(
         skip_non_blocking_commands,
         skip_post_attach,
         tuple(remote_env or ()),
+        secrets=secrets,
+        dotfiles=_dotfiles(dotfiles_repository, dotfiles_install_command, dotfiles_target_path),
     )
     try:
-        result = api.run_user_commands(opts, output.reporter())
+        result = api.run_user_commands(opts, reporter)
     except Exception as exc:
+        _masked(reporter, exc)
         _error_result(exc)
         raise
     output.result(result.to_json())
@@ -485,11 +511,17 @@ def set_up(
     ] = False,
     remote_env: RemoteEnvOpt = None,
     log_format: LogFormatOpt = None,
+    secrets_file: SecretsFileOpt = None,
+    dotfiles_repository: DotfilesRepositoryOpt = None,
+    dotfiles_install_command: DotfilesInstallCommandOpt = None,
+    dotfiles_target_path: DotfilesTargetPathOpt = "~/dotfiles",
 ) -> None:
     """Set up an existing container as a dev container (environment and lifecycle commands)."""
     output.set_log_format(log_format)
     from devenv import api
     from devenv.workspace.usercommands import SetUpOptions
+
+    secrets, reporter = _secrets(secrets_file)
 
     opts = SetUpOptions(
         container_id,
@@ -499,10 +531,13 @@ def set_up(
         skip_post_attach,
         skip_non_blocking_commands,
         tuple(remote_env or ()),
+        secrets=secrets,
+        dotfiles=_dotfiles(dotfiles_repository, dotfiles_install_command, dotfiles_target_path),
     )
     try:
-        result = api.set_up(opts, output.reporter())
+        result = api.set_up(opts, reporter)
     except Exception as exc:
+        _masked(reporter, exc)
         _error_result(exc)
         raise
     output.result(result.to_json())

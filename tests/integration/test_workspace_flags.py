@@ -406,3 +406,36 @@ def test_exec_container_id_of_a_container_devenv_did_not_bring_up(devenv: Devenv
             subprocess.run(["docker", "rm", "-f", name], capture_output=True)
         else:
             devenv("container", "rm", "-f", name, check=False)
+
+
+def test_run_user_commands_and_set_up_take_secrets(
+    devenv: Devenv, folder: Path, tmp_path: Path, base_image: str
+) -> None:
+    secrets = tmp_path / "secrets.json"
+    secrets.write_text(json.dumps({"API_TOKEN": SECRET}))
+    write_config(
+        folder, {"image": base_image, "postCreateCommand": 'echo "pc $API_TOKEN"; echo "$API_TOKEN" > /tmp/pc'}
+    )
+    try:
+        devenv.up(folder, "--skip-post-create")
+        run = devenv("run-user-commands", "--workspace-folder", str(folder), "--secrets-file", str(secrets))
+        assert "pc ********" in run.stderr and SECRET not in run.stderr + run.stdout
+        assert devenv.sh(folder, "cat /tmp/pc").strip() == SECRET
+        # set-up on a container devenv did not create: the same, from --config.
+        config = write_config(
+            tmp_path / "cfg", {"postCreateCommand": 'echo "su $API_TOKEN" > /tmp/su; echo "su $API_TOKEN"'}
+        )
+        if devenv.runtime == "docker":
+            cid = subprocess.run(
+                ["docker", "run", "-d", base_image, "sleep", "infinity"], check=True, capture_output=True, text=True
+            ).stdout.strip()
+        else:
+            cid = devenv("container", "run", "-d", base_image, "sleep", "infinity").stdout.strip()
+        try:
+            run = devenv("set-up", "--container-id", cid, "--config", str(config), "--secrets-file", str(secrets))
+            assert "su ********" in run.stderr and SECRET not in run.stderr + run.stdout
+            assert devenv("exec", "--container-id", cid, "cat", "/tmp/su").stdout.strip() == f"su {SECRET}"
+        finally:
+            devenv.runtime_api().remove(cid, force=True)
+    finally:
+        _cleanup(devenv, folder)
