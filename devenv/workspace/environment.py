@@ -91,6 +91,11 @@ def remote_environment(
     return env
 
 
+def resolved_remote_env(remote_env: Mapping[str, str | None]) -> dict[str, str | None]:
+    """remoteEnv as :func:`remote_environment` applies it (``${containerEnv:...}`` already resolved)."""
+    return {k: None if v is None else str(v) for k, v in remote_env.items()}
+
+
 def env_list_to_dict(items: tuple[str, ...] | list[str]) -> dict[str, str]:
     env: dict[str, str] = {}
     for item in items:

@@ -243,6 +243,7 @@ class LifecyclePlan:
     skip_post_attach: bool = False
     skip_non_blocking: bool = False  # stop after the waitFor hook
     personalize: Callable[[], None] | None = None  # after postCreateCommand: `up --dotfiles-repository`
+    batch: bool = False  # consecutive hooks in one process (see devenv.workspace.hookbatch)
 
 
 def run_lifecycle(plan: LifecyclePlan, run: CommandRunner, markers: MarkerStore, reporter: Reporter = NULL) -> str:
@@ -257,6 +258,8 @@ def run_lifecycle(plan: LifecyclePlan, run: CommandRunner, markers: MarkerStore,
     if plan.skip_non_blocking and plan.wait_for == "initializeCommand":
         return "skipNonBlocking"
     done = markers.read()
+    if plan.batch:
+        return _run_batched(plan, run, markers, done, reporter)
     try:
         for hook in CONTAINER_HOOKS:
             entries = plan.hooks.get(hook, ())
@@ -277,6 +280,60 @@ def run_lifecycle(plan: LifecyclePlan, run: CommandRunner, markers: MarkerStore,
             if hook == "postCreateCommand" and plan.personalize is not None:
                 markers.flush()
                 plan.personalize()
+        return "done"
+    finally:
+        markers.flush()
+
+
+def _run_batched(
+    plan: LifecyclePlan, run: CommandRunner, markers: MarkerStore, done: Mapping[str, str], reporter: Reporter
+) -> str:
+    """:func:`run_lifecycle` with the due hooks that follow each other run in one process: the same
+    order, markers, events and stops; an object-form hook (parallel) and the personalisation step
+    after postCreateCommand run on their own, between batches."""
+    from devenv.workspace import hookbatch
+
+    pending: list[hookbatch.Step] = []
+
+    def flush_batch() -> None:
+        if not any(step.entry is not None for step in pending):
+            for step in pending:  # hooks without commands only: their markers, without an exec of their own
+                markers.write(step.hook, plan.started if step.hook == "postStartCommand" else plan.created)
+            pending.clear()
+            return
+        markers.flush()
+        steps = list(pending)
+        pending.clear()
+        for hook in hookbatch.run_batch(steps, run, reporter):
+            markers.record(hook, plan.started if hook == "postStartCommand" else plan.created)
+
+    try:
+        for hook in CONTAINER_HOOKS:
+            entries = plan.hooks.get(hook, ())
+            if hook == "postAttachCommand":
+                due, snippet = not plan.skip_post_attach, None
+            else:
+                stamp = plan.started if hook == "postStartCommand" else plan.created
+                due, snippet = done.get(hook) != stamp, markers.snippet(hook, stamp)
+            if due:
+                if hookbatch.batchable(entries) and (snippet is not None or hook == "postAttachCommand"):
+                    pending.extend(hookbatch.steps_of(hook, entries, snippet))
+                else:
+                    flush_batch()
+                    markers.flush()
+                    stamp = plan.started if hook == "postStartCommand" else plan.created
+                    if run_hook(hook, entries, run, reporter, on_success=snippet):
+                        markers.record(hook, stamp)
+                    elif hook != "postAttachCommand":
+                        markers.write(hook, stamp)
+            if plan.skip_non_blocking and plan.wait_for == hook:
+                flush_batch()
+                return "skipNonBlocking"
+            if hook == "postCreateCommand" and plan.personalize is not None:
+                flush_batch()
+                markers.flush()
+                plan.personalize()
+        flush_batch()
         return "done"
     finally:
         markers.flush()

@@ -19,6 +19,7 @@ from devenv.workspace.hooks import CommandRunner, MarkerStore, OutputLine
 from devenv.workspace.users import PasswdEntry, parse_passwd_line, uid_update_script
 
 MARKER_DIR = "/var/devenv/markers"
+PROBE_FILE = "/var/devenv/probe.env"  # the userEnvProbe's result while the set-up exec runs hooks with it
 SYSTEM_DIR = "/var/devcontainer"  # the reference's system data folder: its patch markers live here too
 
 
@@ -129,9 +130,11 @@ class ContainerMarkers(MarkerStore):
 
 
 def marker_snippet(hook: str, value: str) -> str:
-    """Shell code that records ``hook`` as done for ``value`` (the marker folder is writable by all users)."""
-    target = f"{MARKER_DIR}/{hook}"
-    return f"printf %s {shlex.quote(value)} > {target}.tmp && mv -f {target}.tmp {target}"
+    """Shell code that records ``hook`` as done for ``value`` (the marker folder is writable by all users).
+
+    One write, no temporary file: a marker cut short (the machine stopped) does not match its stamp, so
+    the hook runs again — as when the marker was not written at all."""
+    return f"printf %s {shlex.quote(value)} > {MARKER_DIR}/{hook}"
 
 
 def parse_markers(text: str) -> dict[str, str]:
@@ -159,11 +162,13 @@ def system_setup_script(
     protected: tuple[str, ...] = (),
     premark: Mapping[str, str] | None = None,
     probe: tuple[str, str] | None = None,
+    then: str | None = None,
 ) -> str:
     """The root script run once per start before any hook; its output is parsed by :func:`parse_setup`.
 
     ``premark``: hooks without commands, recorded as done at once. ``probe``: (shell flag, mark) to run
-    the userEnvProbe here too — when the remote user is root, it saves a round trip.
+    the userEnvProbe here too — when the remote user is root, it saves a round trip. ``then``: shell code
+    run after the probe, with the probed environment in ``$PF`` (see :func:`early_hooks_snippet`).
     """
     parts = ["set -u"]
     if uid_update is not None:
@@ -172,7 +177,7 @@ def system_setup_script(
         )
     env_lines = "".join(f'\n{k}="{v}"' for k, v in container_env.items())
     parts.append(
-        f"""mkdir -p {SYSTEM_DIR}
+        f"""[ -d {SYSTEM_DIR} ] || mkdir -p {SYSTEM_DIR}
 if [ ! -f {SYSTEM_DIR}/.patchEtcEnvironmentMarker ]; then
   : > {SYSTEM_DIR}/.patchEtcEnvironmentMarker
   cat >> /etc/environment <<'devenvEtcEnvironmentEOF'
@@ -187,23 +192,48 @@ fi"""
     user = shlex.quote(remote_user.split(":", 1)[0])
     parts.append(
         f"""U={user}
-P=$( (command -v getent >/dev/null 2>&1 && getent passwd "$U") \\
-  || awk -F: -v u="$U" '$1 == u {{ print; exit }}' /etc/passwd)
+P=$(getent passwd "$U" 2>/dev/null || awk -F: -v u="$U" '$1 == u {{ print; exit }}' /etc/passwd)
 [ -n "$P" ] || P=$(awk -F: -v u="$U" '$3 == u {{ print; exit }}' /etc/passwd)
-printf 'passwd:%s\\n' "$P" | head -n 1
-mkdir -p {MARKER_DIR} && chmod 0777 {MARKER_DIR}
-cd {MARKER_DIR} && for f in *; do [ -f "$f" ] && printf "marker:%s=%s\\n" "$f" "$(cat "$f")"; done"""
+printf 'passwd:%s\\n' "$P"
+[ -d {MARKER_DIR} ] || {{ mkdir -p {MARKER_DIR} && chmod 0777 {MARKER_DIR}; }}
+for f in {MARKER_DIR}/*; do
+  [ -f "$f" ] && {{ v=; read -r v < "$f" || :; printf "marker:%s=%s\\n" "${{f##*/}}" "$v"; }}
+done"""
     )
     for hook, value in (premark or {}).items():
         parts.append(marker_snippet(hook, value) + " || true")
-    if probe is not None:
+    if probe is not None and then is not None:
+        flag, mark = probe
+        # The same probe, its result kept in a file too: the hooks that follow are run with it.
+        parts.append(
+            f"""SH="${{SHELL:-${{P##*:}}}}"; [ -x "$SH" ] || SH=/bin/sh
+PF={PROBE_FILE}; rm -f "$PF"
+cd / && unset OLDPWD; "$SH" {flag} 'cat /proc/self/environ > {PROBE_FILE}' </dev/null >/dev/null 2>&1
+[ -s "$PF" ] && {{ printf %s {mark}; cat "$PF"; printf %s {mark}; }}
+{then}
+rm -f \"$PF\""""
+        )
+    elif probe is not None:
         flag, mark = probe
         parts.append(
-            f"""SH="${{SHELL:-$(echo "$P" | cut -d: -f7)}}"; [ -x "$SH" ] || SH=/bin/sh
-cd / && "$SH" {flag} 'echo -n {mark}; cat /proc/self/environ; echo -n {mark}' </dev/null 2>/dev/null"""
+            f"""SH="${{SHELL:-${{P##*:}}}}"; [ -x "$SH" ] || SH=/bin/sh
+cd / && unset OLDPWD; "$SH" {flag} 'echo -n {mark}; cat /proc/self/environ; echo -n {mark}' </dev/null 2>/dev/null"""
         )
     parts.append("exit 0")
     return "\n".join(parts)
+
+
+def early_hooks_snippet(token: str, workdir: str, wrapper: str) -> str:
+    """Shell code that runs ``wrapper`` (``exec env "$@" ...``) with the probed variables as its
+    arguments, in ``workdir``; ``<token>:go`` before and ``<token>:end:<exit code>`` after. Nothing runs
+    when the probe gave nothing, ``xargs`` is missing or the folder does not exist: the caller then runs
+    the hooks as usual."""
+    return f"""if [ -s "$PF" ] && command -v xargs >/dev/null 2>&1 && cd {shlex.quote(workdir)} 2>/dev/null; then
+  unset OLDPWD
+  printf '%s\\n' '{token}:go'
+  xargs -0 /bin/sh -c {shlex.quote(wrapper)} devenv < "$PF"
+  printf '%s:%s\\n' '{token}:end' "$?"
+fi"""
 
 
 def parse_setup(text: str, probe_mark: str | None = None) -> SetupResult:

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from devenv.config.merge import MergedConfig
-from devenv.errors import WorkspaceError
+from devenv.errors import LifecycleCommandFailed, WorkspaceError
 from devenv.events import NULL, Reporter
 from devenv.runtime.base import Container, Runtime
-from devenv.workspace import environment, incontainer, users
+from devenv.workspace import environment, hookbatch, incontainer, users
 from devenv.workspace.hooks import CONTAINER_HOOKS, LifecyclePlan, is_empty, run_lifecycle
 
 if TYPE_CHECKING:
@@ -47,6 +47,15 @@ class Session:
     container_env: dict[str, str] = field(default_factory=dict)
     markers: dict[str, str] = field(default_factory=dict)
     uid_changed: bool = False
+    early: EarlyResult | None = None  # the hooks the set-up exec ran itself (see early_hooks)
+
+
+@dataclass
+class EarlyResult:
+    """Hooks run in the set-up exec: which hooks' markers were written, and the failure if one failed."""
+
+    finished: list[str]
+    error: LifecycleCommandFailed | None = None
 
 
 @dataclass(frozen=True)
@@ -56,6 +65,7 @@ class SessionOptions:
     update_uid_default: str = "on"  # the reference's --update-remote-user-uid-default: never, on, off
     default_user_env_probe: str = environment.DEFAULT_PROBE
     extra_remote_env: Mapping[str, str] = field(default_factory=dict)  # --remote-env
+    early_hooks: tuple[hookbatch.Step, ...] = ()  # run by the set-up exec when it can (see early_hooks)
 
 
 def remote_user_of(merged: MergedConfig, container: Container) -> str:
@@ -84,6 +94,9 @@ def prepare(
         _, mark = environment.probe_command("/bin/sh", probe)
         probe_here = (environment.probe_flag(probe), mark)
     empty_hooks = premarks(merged, container)
+    fused = None
+    if probe_here is not None and opts.early_hooks and opts.remote_workspace_folder:
+        fused = hookbatch.BatchOutput(opts.early_hooks, reporter)
     script = incontainer.system_setup_script(
         remote_user,
         container_env,
@@ -91,8 +104,13 @@ def prepare(
         protected=protected,
         premark=empty_hooks,
         probe=probe_here,
+        then=_early_script(fused, merged, opts, container_env) if fused is not None else None,
     )
-    code, out = incontainer.capture(runtime, container.id, ["/bin/sh", "-c", script], user="root")
+    if fused is None:
+        code, out = incontainer.capture(runtime, container.id, ["/bin/sh", "-c", script], user="root")
+        early = None
+    else:
+        code, out, early = _setup_with_hooks(runtime, container.id, script, fused)
     text = out.decode("utf-8", "surrogateescape")
     if code != 0:
         raise WorkspaceError(
@@ -119,11 +137,97 @@ def prepare(
         # (else the first hook with a command would be preceded by an exec that only writes their markers).
         markers={**setup.markers, **empty_hooks},
         uid_changed=any(m.startswith("uid: updated") for m in setup.messages),
+        early=early,
     )
+    if early is not None:
+        session.markers.update({h: _stamp_of(h, container) for h in early.finished})
     probed = setup.probed if setup.probed is not None else probe_user_env(runtime, session, probe, reporter)
     session.probed_env = probed
     session.env = environment.remote_environment(probed, merged.remote_env, container_env, opts.extra_remote_env)
     return session
+
+
+def _stamp_of(hook: str, container: Container) -> str:
+    return started_stamp(container) if hook == "postStartCommand" else created_stamp(container)
+
+
+def early_hooks(
+    merged: MergedConfig,
+    container: Container,
+    opts: HookOptions,
+    *,
+    secrets: Mapping[str, str] | None = None,
+    dotfiles: Dotfiles | None = None,
+) -> tuple[hookbatch.Step, ...]:
+    """The hooks of a new container that the set-up exec can run itself, right after the userEnvProbe:
+    all of them, when every hook due is a string or an array and nothing runs between them (no
+    --skip-non-blocking-commands stop, no dotfiles, no secrets — those never go into a script). Else ()."""
+    if opts.skip_post_create or opts.skip_non_blocking or secrets or dotfiles is not None:
+        return ()
+    steps: list[hookbatch.Step] = []
+    for hook in CONTAINER_HOOKS:
+        entries = merged.hook(hook)
+        if all(is_empty(e.command) for e in entries) or (hook == "postAttachCommand" and opts.skip_post_attach):
+            continue  # (hooks without commands: the set-up script's premarks)
+        if not hookbatch.batchable(entries):
+            return ()
+        marker = None if hook == "postAttachCommand" else incontainer.marker_snippet(hook, _stamp_of(hook, container))
+        steps += hookbatch.steps_of(hook, entries, marker)
+    return tuple(steps)
+
+
+def _early_script(
+    batch: hookbatch.BatchOutput, merged: MergedConfig, opts: SessionOptions, container_env: Mapping[str, str]
+) -> str:
+    """Shell code run after the probe: the batch with the environment an exec of its own would have —
+    the container's, the probed one on top, then ``--remote-env`` and remoteEnv (a ``null`` there leaves
+    the container's value, as an exec does) — as root, in the workspace folder."""
+    import shlex
+
+    remote = environment.resolved_remote_env(merged.remote_env)
+    unset = [k for k, v in remote.items() if v is None]
+    extra = {k: v for k, v in opts.extra_remote_env.items() if k not in unset}
+    values = {**extra, **{k: v for k, v in remote.items() if v is not None}}
+    values.update({k: container_env[k] for k in unset if k in container_env})
+    sets = [f"{k}={v}" for k, v in values.items()]
+    unsets = [a for k in ("PWD", *(k for k in unset if k not in container_env)) for a in ("-u", k)]
+    inner = shlex.join(["env", *unsets, *sets, "/bin/sh", "-c", hookbatch.script(batch.steps, batch.token)])
+    return incontainer.early_hooks_snippet(batch.token, opts.remote_workspace_folder, f'exec env "$@" {inner}')
+
+
+def _setup_with_hooks(
+    runtime: Runtime, container_id: str, script: str, batch: hookbatch.BatchOutput
+) -> tuple[int, bytes, EarlyResult | None]:
+    """Run the set-up script that ends with the hooks: its own output is kept, the hooks' is followed live."""
+    go, end = f"{batch.token}:go".encode(), f"{batch.token}:end:".encode()
+    setup: list[bytes] = []
+    seen: dict[str, int] = {}
+
+    def on_line(raw: bytes) -> None:
+        if "go" not in seen:
+            at = raw.find(go)
+            if at == -1:
+                setup.append(raw)
+            else:
+                setup.append(raw[:at])
+                seen["go"] = 1
+            return
+        at = raw.find(end)
+        if at == -1:
+            batch.on_line(raw)
+            return
+        if at > 0:
+            batch.on_line(raw[:at])
+        rest = raw[at + len(end) :].strip()
+        seen["end"] = int(rest) if rest.isdigit() else 1
+
+    code = incontainer.stream(runtime, container_id, ["/bin/sh", "-c", script], on_line, user="root")
+    if "go" not in seen:
+        return code, b"".join(setup), None  # the hooks did not start (no probe, no xargs): run them as usual
+    try:
+        return code, b"".join(setup), EarlyResult(batch.result(seen.get("end", code or 1)))
+    except LifecycleCommandFailed as exc:
+        return code, b"".join(setup), EarlyResult(list(batch.finished), exc)
 
 
 def premarks(merged: MergedConfig, container: Container) -> dict[str, str]:
@@ -206,6 +310,7 @@ def run_hooks(
         skip_post_attach=opts.skip_post_attach,
         skip_non_blocking=opts.skip_non_blocking,
         personalize=personalize,
+        batch=True,
     )
     run = incontainer.runner(
         runtime,

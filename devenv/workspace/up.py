@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from devenv.config.loader import LoadedConfig
     from devenv.config.merge import MergedConfig
     from devenv.workspace.dotfiles import Dotfiles
+    from devenv.workspace.hookbatch import Step
     from devenv.workspace.images import PreparedImage
     from devenv.workspace.session import Session
 
@@ -275,7 +276,10 @@ def _up_locked(
                 runtime, session, merged, hook_opts, reporter, secrets=opts.secrets, dotfiles=opts.dotfiles
             )
         return _result(session, runtime, created, started, changes)
-    session = _prepare_session(opts, loaded, runtime, container, merged, extra_env, reporter)
+    early: tuple[Step, ...] = ()
+    if created:  # a new container: every hook is due; the set-up exec may run them itself
+        early = sessions.early_hooks(merged, container, hook_opts, secrets=opts.secrets, dotfiles=opts.dotfiles)
+    session = _prepare_session(opts, loaded, runtime, container, merged, extra_env, reporter, early)
     if session.uid_changed and created and _same_user(container.spec.user, session.remote_user):
         # pid 1 runs as the remote user: restart it so that it has the new UID too.
         runtime.stop(container.id)
@@ -285,9 +289,14 @@ def _up_locked(
     st.initialize_command = loaded.data.get("initializeCommand")
     st.post_attach = [[h.origin, to_json(h.command)] for h in merged.hook("postAttachCommand")]
     state.save(st)
-    outcome = sessions.run_hooks(
-        runtime, session, merged, hook_opts, reporter, secrets=opts.secrets, dotfiles=opts.dotfiles
-    )
+    if session.early is not None:  # the hooks ran in the set-up exec
+        if session.early.error is not None:
+            raise session.early.error
+        outcome = "done"
+    else:
+        outcome = sessions.run_hooks(
+            runtime, session, merged, hook_opts, reporter, secrets=opts.secrets, dotfiles=opts.dotfiles
+        )
     st.setup_done = outcome == "done" and not opts.skip_post_create
     state.save(st)
     return _result(session, runtime, created, started, changes)
@@ -449,6 +458,7 @@ def _prepare_session(
     merged: MergedConfig,
     extra_env: dict[str, str],
     reporter: Reporter,
+    early_hooks: tuple[Step, ...] = (),
 ) -> Session:
     from devenv.workspace import session as sessions
 
@@ -468,6 +478,7 @@ def _prepare_session(
         update_uid_default=opts.update_remote_user_uid_default,
         default_user_env_probe=opts.default_user_env_probe,
         extra_remote_env=extra_env,
+        early_hooks=early_hooks,
     )
     return sessions.prepare(runtime, container, merged, sopts, reporter)
 

@@ -384,3 +384,52 @@ def test_container_env_is_substituted_in_hooks(
     devenv("stop", "--workspace-folder", str(folder))
     devenv.up(folder)  # restarted: postStartCommand and postAttachCommand
     assert lines(folder / "hooks.log")[5:] == ["attach=staging", "start=staging,mode=staging-remote", "attach=staging"]
+
+
+def test_hooks_run_by_the_set_up_exec_see_what_hooks_run_alone_see(
+    devenv: Devenv, tmp_path: Path, workspaces: list[Path], base_image: str
+) -> None:
+    """A new container's hooks may run in the set-up exec itself (root, string/array hooks): they see the
+    same environment, user, folder and order as hooks run one exec each (forced here by an object-form
+    hook), and a failure is reported and resumed the same way."""
+    seen = {}
+    for name, attach in (("fused", "true"), ("alone", {"x": "true"})):
+        folder = new_folder(tmp_path, workspaces, name)
+        write_config(
+            folder,
+            {
+                "image": base_image,
+                "containerEnv": {"CE": "ce"},
+                "remoteEnv": {"RE": "${containerEnv:CE}-re", "CE": None, "WITH_SPACE": "a b"},
+                "onCreateCommand": ["sh", "-c", f"(id; pwd; env | grep -v ^HOSTNAME= | sort) > /workspaces/{name}/env"],
+                "postCreateCommand": f"echo create >> /workspaces/{name}/order",
+                "postStartCommand": f"echo start >> /workspaces/{name}/order",
+                "postAttachCommand": attach,
+            },
+        )
+        devenv.up(folder, "--remote-env", "EXTRA=x y")
+        seen[name] = ((folder / "env").read_text().replace(name, "<ws>"), lines(folder / "order"))
+    assert seen["fused"] == seen["alone"]
+    env = seen["fused"][0]
+    assert "RE=ce-re\n" in env and "EXTRA=x y\n" in env and "WITH_SPACE=a b\n" in env
+    assert "\nCE=ce\n" in env  # remoteEnv's null leaves the container's own value (an exec's base env)
+    assert seen["fused"][1] == ["create", "start"]
+
+    folder = new_folder(tmp_path, workspaces, "fusedfail")
+    log = "/workspaces/fusedfail/log"
+    config = {
+        "image": base_image,
+        "onCreateCommand": f"echo one >> {log}",
+        "postCreateCommand": f"echo two >> {log}; echo broken on purpose; exit 4",
+        "postStartCommand": f"echo three >> {log}",
+    }
+    write_config(folder, config)
+    failed = devenv.up(folder, check=False)
+    assert failed.returncode != 0
+    assert "postCreateCommand from devcontainer.json failed (exit code 4)" in failed.result()["message"]
+    assert "broken on purpose" in failed.stderr
+    assert lines(folder / "log") == ["one", "two"]
+    config["postCreateCommand"] = f"echo two-ok >> {log}"
+    write_config(folder, config)
+    devenv.up(folder)
+    assert lines(folder / "log") == ["one", "two", "two-ok", "three"]

@@ -246,3 +246,86 @@ def test_markers_are_written_by_the_hooks_own_process(tmp_path: Path) -> None:
             LifecyclePlan({"onCreateCommand": [HookCommand("devcontainer.json", "exit 5")]}, "c1", "s1"), real, failing
         )
     assert failing.recorded == {} and not (tmp_path / "none").exists()
+
+
+class CountingShell:
+    """Runs argv on this machine (stdout and stderr merged, as the container runner does); counts the runs."""
+
+    def __init__(self) -> None:
+        self.runs = 0
+
+    def __call__(self, argv: Sequence[str], on_line: OutputLine) -> int:
+        import subprocess
+
+        self.runs += 1
+        proc = subprocess.run(list(argv), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        for line in proc.stdout.splitlines(keepends=True):
+            on_line(line)
+        return proc.returncode
+
+
+CREATE = ("onCreateCommand", "updateContentCommand", "postCreateCommand")
+
+
+def _batched_and_not(tmp_path: Path, hooks: dict[str, list[HookCommand]], **plan: object) -> tuple[object, ...]:
+    results = []
+    for batch in (False, True):
+        folder = tmp_path / f"batch-{batch}"
+        folder.mkdir()
+        markers, shell, rec = InBandMarkers(str(folder)), CountingShell(), RecordingReporter()
+        error = None
+        try:
+            outcome = run_lifecycle(LifecyclePlan(hooks, "c1", "s1", batch=batch, **plan), shell, markers, rec)  # type: ignore[arg-type]
+        except LifecycleCommandFailed as exc:
+            outcome, error = "failed", (exc.message, exc.render())
+        # Markers: written by the hooks' own process (files) or by the store; either way, the same ones.
+        done = {p.name: p.read_text() for p in folder.iterdir()} | markers.saved
+        events = [(k, f.get("message")) for k, f in rec.events]
+        results.append((outcome, error, done, events, shell.runs))
+    return tuple(results)
+
+
+def test_batched_hooks_behave_as_one_exec_each(tmp_path: Path) -> None:
+    hooks = {
+        "onCreateCommand": [HookCommand("devcontainer.json", ["sh", "-c", "echo 'array form'; echo to-stderr >&2"])],
+        "postCreateCommand": [
+            HookCommand("ghcr.io/x/f:1", "printf 'no newline at the end'"),
+            HookCommand("devcontainer.json", 'echo "it\'s $((1 + 1))"'),
+        ],
+        "postStartCommand": [HookCommand("devcontainer.json", "echo started")],
+        "postAttachCommand": [HookCommand("devcontainer.json", ["echo", "attached"])],
+    }
+    unbatched, batched = _batched_and_not(tmp_path, hooks)
+    assert batched[:4] == unbatched[:4]  # outcome, error, markers, events in order
+    assert ("hook.output", "[postCreateCommand] no newline at the end") in batched[3]
+    assert ("hook.output", "[onCreateCommand] to-stderr") in batched[3]
+    assert batched[2] == {h: "c1" for h in CREATE} | {"postStartCommand": "s1"}
+    assert (unbatched[4], batched[4]) == (5, 1)  # one process per command / one in all
+
+
+def test_batched_hooks_stop_at_the_first_failure_and_split_at_object_forms(tmp_path: Path) -> None:
+    hooks = {
+        "onCreateCommand": [HookCommand("devcontainer.json", "echo one")],
+        "updateContentCommand": [HookCommand("devcontainer.json", {"a": "echo a", "b": "echo b"})],
+        "postCreateCommand": [HookCommand("devcontainer.json", "echo broken; exit 7")],
+        "postStartCommand": [HookCommand("devcontainer.json", "echo never")],
+    }
+    unbatched, batched = _batched_and_not(tmp_path, hooks)
+    assert batched[0] == "failed" and batched[:3] == unbatched[:3]
+    # The parallel entries' output may interleave; everything else comes in the same order.
+    assert [e for e in batched[3] if e[0] != "hook.output"] == [e for e in unbatched[3] if e[0] != "hook.output"]
+    assert "postCreateCommand from devcontainer.json failed" in batched[1][0]  # type: ignore[index]
+    assert "broken" in batched[1][1]  # type: ignore[index]
+    # The failed hook and the later ones are not marked.
+    assert batched[2] == {"onCreateCommand": "c1", "updateContentCommand": "c1"}
+    assert batched[4] == 4  # onCreate; the two parallel entries; postCreate (which stops the rest)
+
+    (tmp_path / "skip").mkdir()
+    skip = _batched_and_not(
+        tmp_path / "skip",
+        {h: [HookCommand("devcontainer.json", f"echo {h}")] for h in CREATE},
+        skip_non_blocking=True,
+        wait_for="updateContentCommand",
+    )
+    assert skip[0][:4] == skip[1][:4] and skip[1][0] == "skipNonBlocking"
+    assert skip[1][2] == {"onCreateCommand": "c1", "updateContentCommand": "c1"} and skip[1][4] == 1
