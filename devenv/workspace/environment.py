@@ -8,8 +8,8 @@ its ``${containerEnv:VAR[:default]}`` references resolved against the container'
 
 from __future__ import annotations
 
+import os
 import re
-import uuid
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, cast
 
@@ -31,7 +31,7 @@ def probe_flag(probe: str) -> str:
 
 def probe_command(shell: str, probe: str, mark: str | None = None) -> tuple[list[str], str]:
     """The argv that prints the shell's environment between two marks, and the mark."""
-    mark = mark or uuid.uuid4().hex
+    mark = mark or os.urandom(16).hex()  # (not uuid: its import pulls in platform)
     flag = _FLAGS.get(probe, "-lic")
     command = f"echo -n {mark}; cat /proc/self/environ; echo -n {mark}"
     name = shell.rsplit("/", 1)[-1]

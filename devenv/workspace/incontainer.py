@@ -175,14 +175,12 @@ def system_setup_script(
         parts.append(
             "(" + uid_update_script(remote_user, uid_update[0], uid_update[1], protected) + ") | sed 's/^/msg:/'"
         )
-    env_lines = "".join(f'\n{k}="{v}"' for k, v in container_env.items())
+    env_lines = " ".join(shlex.quote(f'{k}="{v}"') for k, v in container_env.items())
     parts.append(
         f"""[ -d {SYSTEM_DIR} ] || mkdir -p {SYSTEM_DIR}
 if [ ! -f {SYSTEM_DIR}/.patchEtcEnvironmentMarker ]; then
   : > {SYSTEM_DIR}/.patchEtcEnvironmentMarker
-  cat >> /etc/environment <<'devenvEtcEnvironmentEOF'
-{env_lines}
-devenvEtcEnvironmentEOF
+  printf '%s\\n' '' {env_lines} >> /etc/environment
 fi
 if [ ! -f {SYSTEM_DIR}/.patchEtcProfileMarker ]; then
   : > {SYSTEM_DIR}/.patchEtcProfileMarker
