@@ -45,6 +45,8 @@ if TYPE_CHECKING:
 
 
 CONFIG = 22  # frame: caller -> supervisor, the RunConfig (JSON); see .stream for the others
+EARLY = 23  # frame: caller -> a spare supervisor, {"early", "env", "umask"} (JSON)
+_spare: socket.socket | None = None  # the control socket of a supervisor forked ahead (fork_spare)
 FORK_RSS_LIMIT_KIB = 40 * 1024
 _BOOT = "import sys; sys.path.insert(0, sys.argv[1]); from devenv.runtime.embedded.supervisor import main_from_exec; main_from_exec()"  # noqa: E501
 
@@ -89,6 +91,17 @@ def spawn(early: Early, mode: str = "auto", *, short_lived: bool = False) -> soc
         threading = sys.modules.get("threading")  # not imported: certainly single-threaded
         single = threading is None or threading.active_count() == 1
         mode = "fork" if single and _rss_kib() < FORK_RSS_LIMIT_KIB else "exec"
+    global _spare
+    if _spare is not None and mode == "fork":
+        sock, _spare = _spare, None
+        mask = os.umask(0o22)
+        os.umask(mask)
+        facts = {"early": early, "env": dict(os.environ), "umask": mask}
+        try:
+            sock.sendall(_frame(EARLY, json.dumps(facts).encode()))
+            return sock
+        except OSError:  # (it died: fork one now)
+            sock.close()
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     log = os.path.join(early["state_dir"], "supervisor.log")
     if mode == "fork":
@@ -132,6 +145,55 @@ def spawn(early: Early, mode: str = "auto", *, short_lived: bool = False) -> soc
             )
     theirs.close()
     return ours
+
+
+def fork_spare() -> None:
+    """Fork a supervisor ahead of its container: it waits for the early facts (an EARLY frame, which
+    :func:`spawn` sends instead of forking), then runs as any other. For a process that runs one command
+    and has the time before it comes (a starter's worker); the spare ends when its socket closes unused."""
+    global _spare
+    from devenv.runtime.embedded import supervisor
+
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child
+        try:
+            os.setsid()
+            ours.close()
+            os.closerange(3, theirs.fileno())
+            os.closerange(theirs.fileno() + 1, 65536)
+            payload = _read_frame(theirs, EARLY)
+            if payload is None:
+                os._exit(0)
+            facts = json.loads(payload)
+            os.environ.clear()
+            os.environ.update(facts["env"])
+            os.umask(int(facts["umask"]))
+            early: Early = facts["early"]
+            _daemon_stdio(os.path.join(early["state_dir"], "supervisor.log"))
+            supervisor.run(early, theirs)
+        except BaseException:
+            import traceback
+
+            traceback.print_exc()
+        finally:
+            os._exit(1)
+    theirs.close()
+    _spare = ours
+
+
+def _frame(kind: int, payload: bytes) -> bytes:
+    return bytes((kind,)) + len(payload).to_bytes(4, "big") + payload  # (stream.frame's format)
+
+
+def _read_frame(sock: socket.socket, kind: int) -> bytes | None:
+    """Exactly one frame of ``kind`` (nothing after it is consumed); None at EOF or another kind."""
+    head = sock.recv(5, socket.MSG_WAITALL)
+    if len(head) < 5 or head[0] != kind:
+        return None
+    size = int.from_bytes(head[1:5], "big")
+    payload = sock.recv(size, socket.MSG_WAITALL) if size else b""
+    return payload if len(payload) == size else None
 
 
 def prestart(

@@ -232,6 +232,7 @@ def serve(data_root: str, idle: float) -> int:
     fingerprint = _fingerprint()
     with open("/proc/self/comm", "w") as f:
         f.write("devenv-starter")
+    import contextlib
     import gc
     import signal
 
@@ -239,20 +240,77 @@ def serve(data_root: str, idle: float) -> int:
     gc.collect()
     gc.freeze()  # (what the workers share with the starter stays shared)
     with _listening(path) as listener:
-        last = time.monotonic()
-        while True:
-            wait = idle - (time.monotonic() - last)
-            if wait <= 0 or not os.path.isdir(data_root):
-                return 0
-            listener.settimeout(min(wait, 5.0))
-            try:
-                conn, _ = listener.accept()
-            except TimeoutError:
+        while True:  # a worker forked ahead (with its spare supervisor) takes the next command
+            notify_r, notify_w = os.pipe2(os.O_CLOEXEC)
+            pid = os.fork()
+            if pid == 0:  # pragma: no cover - the worker
+                code = 125
+                try:
+                    os.close(notify_r)
+                    code = _worker(listener, notify_w, fingerprint)
+                except BaseException:
+                    import traceback
+
+                    traceback.print_exc()
+                finally:
+                    os._exit(code)
+            os.close(notify_w)
+            news = _news(notify_r, idle, data_root)
+            os.close(notify_r)
+            if news == b"A":
+                continue  # (it runs a command: fork the next one)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)  # (idle, or its root is gone: a client it may have just
+            if news == b"":  # accepted reads EOF before "A" and works alone)
+                time.sleep(0.1)  # (it died without a word: see the log; not in a tight loop)
                 continue
-            last = time.monotonic()
-            with conn:
-                if not _serve_one(conn, listener, fingerprint):
-                    return 0  # (our code changed on disk: let a new starter load it)
+            return 0  # idle, the root is gone, or our code changed on disk ("S")
+
+
+def _news(fd: int, idle: float, data_root: str) -> bytes | None:
+    """What the worker tells (``A``: it took a command, ``S``: our code is stale, b"": it died); None
+    after ``idle`` seconds without news, or once the data root is gone."""
+    import select
+    import time
+
+    deadline = time.monotonic() + idle
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0 or not os.path.isdir(data_root):
+            return None
+        ready, _, _ = select.select([fd], [], [], min(left, 5.0))
+        if ready:
+            return os.read(fd, 1)
+
+
+def _worker(listener: socket.socket, notify: int, fingerprint: dict[str, int]) -> int:  # pragma: no cover
+    """Wait for a command (with a supervisor forked already), tell the starter, and run it."""
+    import contextlib
+    import gc
+    import signal
+
+    from devenv.runtime.embedded import spawn
+
+    gc.disable()  # (as the CLI: a short life)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    spawn.fork_spare()
+    listener.settimeout(None)
+    while True:
+        conn, _ = listener.accept()
+        request = _take(conn, fingerprint)
+        if request == "stale":
+            with contextlib.suppress(OSError):
+                conn.sendall(b"F")
+            os.write(notify, b"S")
+            return 0
+        if isinstance(request, tuple):
+            break
+        conn.close()
+    os.write(notify, b"A")
+    os.close(notify)
+    listener.close()
+    fds, payload = request
+    return _work(conn, fds, payload)
 
 
 class _listening:
@@ -304,8 +362,9 @@ def _fresh(fingerprint: dict[str, int]) -> bool:
     return True
 
 
-def _serve_one(conn: socket.socket, listener: socket.socket, fingerprint: dict[str, int]) -> bool:
-    """Take one request: fork its worker. False when this starter must leave (stale code)."""
+def _take(conn: socket.socket, fingerprint: dict[str, int]) -> tuple[list[int], bytes] | str | None:
+    """A request: the client's descriptors and payload; "stale" when our code changed on disk (this
+    starter must leave); None for a bad one (or another user's)."""
     import socket
     import struct
 
@@ -314,57 +373,48 @@ def _serve_one(conn: socket.socket, listener: socket.socket, fingerprint: dict[s
         conn.settimeout(5.0)
         cred = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
         if struct.unpack("3i", cred)[1] != os.getuid():
-            return True
+            return None
         msg, anc, _, _ = conn.recvmsg(65536, socket.CMSG_SPACE(3 * 4))
         for level, kind, data in anc:
             if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
                 fds.extend(struct.unpack(f"{len(data) // 4}i", data[: len(data) - len(data) % 4]))
         if len(msg) < 4 or len(fds) != 3:
-            return True
+            raise OSError("a request without its three descriptors")
         size = int.from_bytes(msg[:4], "big")
         payload = msg[4:]
         while len(payload) < size:
             chunk = conn.recv(size - len(payload))
             if not chunk:
-                return True
+                raise OSError("the request was cut short")
             payload += chunk
         if not _fresh(fingerprint):
-            conn.sendall(b"F")
-            return False
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - the worker
-            code = 125
-            try:
-                listener.close()
-                code = _work(conn, fds, payload)
-            except BaseException:
-                import traceback
-
-                traceback.print_exc()
-            finally:
-                os._exit(code)
-        return True
-    except OSError as exc:
-        sys.stderr.write(f"devenv starter: bad request: {exc}\n")
-        return True
-    finally:
+            raise _Stale()
+        return fds, payload
+    except (OSError, _Stale) as exc:
         for fd in fds:
             os.close(fd)
+        if isinstance(exc, _Stale):
+            return "stale"
+        sys.stderr.write(f"devenv starter: bad request: {exc}\n")
+        return None
+
+
+class _Stale(Exception):
+    pass
 
 
 def _work(conn: socket.socket, fds: list[int], payload: bytes) -> int:  # pragma: no cover - the worker
     """Become the CLI process that sent ``payload`` and run its command; returns the exit code (sent)."""
     import fcntl
-    import gc
     import signal
 
-    gc.disable()  # (as the CLI: a short life)
-    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     fields = [os.fsdecode(f) for f in payload.split(b"\0")]
     cwd, umask, argc = fields[0], int(fields[1]), int(fields[2])
     argv, env = fields[3 : 3 + argc], fields[3 + argc :]
     for target, fd in enumerate(fds):
         os.dup2(fd, target)
+    for fd in set(fds) - {0, 1, 2}:
+        os.close(fd)
     os.chdir(cwd)
     os.umask(umask)
     os.environ.clear()
