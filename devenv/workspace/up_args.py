@@ -43,12 +43,17 @@ def configurations(opts: Any, result: Any, configuration: bool, merged: bool) ->
     its result — devcontainer.json after substitution (``${containerEnv:...}`` of the container too) and
     the merged configuration of the container's metadata and devcontainer.json, as ``read-configuration``
     prints them for that container."""
+    import os
+
     from devenv import api
     from devenv.config.readconf import ReadConfigurationOptions
 
+    folder = opts.workspace_folder
+    if folder is None and opts.config is None and opts.override_config is None:
+        folder = os.getcwd()  # (where `up` read devcontainer.json from, --id-label or not)
     read = api.read_configuration(
         ReadConfigurationOptions(
-            workspace_folder=opts.workspace_folder,
+            workspace_folder=folder,
             config=opts.config,
             include_merged_configuration=merged,
             mount_workspace_git_root=opts.mount_workspace_git_root,

@@ -110,6 +110,10 @@ def test_omit_config_remote_env_from_metadata(devenv: Devenv, folder: Path, base
         assert not any("remoteEnv" in e for e in entries)
         # remoteEnv still applies: it is read from devcontainer.json, as the reference does.
         assert devenv.sh(folder, "echo $TOKEN_ENV").strip() == "from-config"
+        # (--include-configuration from inside the folder, without --workspace-folder)
+        here = devenv("up", "--include-configuration", cwd=folder).result()
+        assert here["containerId"] == result["containerId"]
+        assert here["configuration"]["remoteEnv"] == {"TOKEN_ENV": "from-config"}
         # Control: without the option the label carries it.
         again = devenv.up(folder, "--remove-existing-container").result()
         entries = json.loads(devenv.container(again["containerId"]).labels["devcontainer.metadata"])
