@@ -10,8 +10,9 @@ After ``postCreateCommand`` (and before ``postStartCommand``), as the remote use
    as they are;
 4. ``--dotfiles-install-command`` is run from the clone (made executable when it is a file there); without
    one, the first of ``install.sh install bootstrap.sh bootstrap script/bootstrap setup.sh setup
-   script/setup`` that exists; with none of them, the clone's dotfiles (``.*`` but ``.git``) are
-   symlinked into the home folder.
+   script/setup`` that exists; with none of them, the clone's dotfiles are symlinked into the home
+   folder — all ``.*`` but ``.git`` and, as the reference's filter (``/(.|..|.git)$``) has it, names of
+   two characters like ``.z``.
 
 The clone and the install command get the remote environment plus the secrets. A failure is reported as
 a warning and ``up`` goes on (the reference does not fail ``up`` for dotfiles either).
@@ -103,7 +104,7 @@ if [ -z "$run" ]; then
   found=
   for f in "$target"/.[!.]* "$target"/..?*; do
     [ -e "$f" ] || [ -L "$f" ] || continue
-    [ "$(basename "$f")" = .git ] && continue
+    case "$(basename "$f")" in ??|?git) continue;; esac
     found=1
     echo "Linking dotfile: $f"
     ln -sf "$f" "$HOME"/ || exit $?

@@ -110,7 +110,7 @@ def test_install_script_runs_the_first_install_script_once(tmp_path: Path) -> No
 
 
 def test_install_script_links_dotfiles_without_an_install_script(tmp_path: Path) -> None:
-    repo = _repo(tmp_path / "dots", {".bashrc": "b\n", ".config/x": "c\n", "README.md": "r\n"})
+    repo = _repo(tmp_path / "dots", {".bashrc": "b\n", ".config/x": "c\n", "README.md": "r\n", ".z": "z\n"})
     home = tmp_path / "home"
     home.mkdir()
     result = _run(install_script(Dotfiles(str(repo), target_path="~/my dots")), home)
@@ -118,6 +118,7 @@ def test_install_script_links_dotfiles_without_an_install_script(tmp_path: Path)
     assert os.readlink(home / ".bashrc") == f"{home}/my dots/.bashrc"
     assert os.readlink(home / ".config") == f"{home}/my dots/.config"
     assert not (home / ".git").exists() and not (home / "README.md").exists()
+    assert not (home / ".z").exists()  # the reference's filter leaves out two-character names
 
 
 def test_install_script_with_a_command(tmp_path: Path) -> None:
