@@ -472,6 +472,15 @@ def run_user_commands(
     dotfiles_repository: DotfilesRepositoryOpt = None,
     dotfiles_install_command: DotfilesInstallCommandOpt = None,
     dotfiles_target_path: DotfilesTargetPathOpt = "~/dotfiles",
+    log_level: IgnoredValue = None,
+    terminal_columns: IgnoredValue = None,
+    terminal_rows: IgnoredValue = None,
+    docker_path: IgnoredValue = None,
+    docker_compose_path: IgnoredValue = None,
+    user_data_folder: IgnoredValue = None,
+    container_data_folder: IgnoredValue = None,
+    container_system_data_folder: IgnoredValue = None,
+    container_session_data_folder: IgnoredValue = None,
 ) -> None:
     """Run the lifecycle commands that are due in the workspace's running container."""
     output.set_log_format(log_format)
@@ -515,6 +524,15 @@ def set_up(
     dotfiles_repository: DotfilesRepositoryOpt = None,
     dotfiles_install_command: DotfilesInstallCommandOpt = None,
     dotfiles_target_path: DotfilesTargetPathOpt = "~/dotfiles",
+    log_level: IgnoredValue = None,
+    terminal_columns: IgnoredValue = None,
+    terminal_rows: IgnoredValue = None,
+    docker_path: IgnoredValue = None,
+    docker_compose_path: IgnoredValue = None,
+    user_data_folder: IgnoredValue = None,
+    container_data_folder: IgnoredValue = None,
+    container_system_data_folder: IgnoredValue = None,
+    container_session_data_folder: IgnoredValue = None,
 ) -> None:
     """Set up an existing container as a dev container (environment and lifecycle commands)."""
     output.set_log_format(log_format)

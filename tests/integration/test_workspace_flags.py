@@ -422,7 +422,10 @@ def test_run_user_commands_and_set_up_take_secrets(
     )
     try:
         devenv.up(folder, "--skip-post-create")
-        run = devenv("run-user-commands", "--workspace-folder", str(folder), "--secrets-file", str(secrets))
+        run = devenv(
+            "run-user-commands", "--workspace-folder", str(folder), "--secrets-file", str(secrets),
+            "--log-level", "trace", "--terminal-columns", "80", "--terminal-rows", "24",
+        )  # fmt: skip
         assert "pc ********" in run.stderr and SECRET not in run.stderr + run.stdout
         assert devenv.sh(folder, "cat /tmp/pc").strip() == SECRET
         # set-up on a container devenv did not create: the same, from --config.
