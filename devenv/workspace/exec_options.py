@@ -93,7 +93,7 @@ def _recomputed(st: states.WorkspaceState, opts: ExecOptions) -> states.Workspac
     from devenv.workspace import session as sessions
     from devenv.workspace.backends import open_runtime
     from devenv.workspace.environment import remote_environment
-    from devenv.workspace.up import merged_for_container
+    from devenv.workspace.up import merged_for_container, resolved_for
 
     runtime = open_runtime(st.runtime)
     container = runtime.get(st.container_id)
@@ -103,7 +103,7 @@ def _recomputed(st: states.WorkspaceState, opts: ExecOptions) -> states.Workspac
         ).with_devcontainer_id(st.id_labels)
     else:
         loaded = load(st.workspace_folder or None, st.config_file or None).with_devcontainer_id(st.id_labels)
-    merged = merged_for_container(container, loaded)
+    merged = resolved_for(merged_for_container(container, loaded), container)
     out = copy.copy(st)
     out.remote_user = sessions.remote_user_of(merged, container)
     probed = st.probed_env
@@ -156,7 +156,10 @@ def foreign_state(opts: ExecOptions) -> states.WorkspaceState:
         loaded = load(opts.workspace_folder, opts.config, override_config=opts.override_config)
         data = dict(loaded.data)
         folder = loaded.workspace.workspace_folder or ""
+    from devenv.workspace.up import resolved_for
+
     merged = merge_metadata(parse_metadata_label(container.labels.get("devcontainer.metadata")), [], data)
+    merged = resolved_for(merged, container)
     remote_user = sessions.remote_user_of(merged, container)
     name = users.user_name(remote_user)
     _, out = incontainer.capture(
