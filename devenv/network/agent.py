@@ -18,11 +18,12 @@ Protocol: a Unix socket named after the data root, in a directory only root can 
 (``/run/devenv-network/<hash>.sock``: not an abstract socket, which any process sharing the host's network
 namespace could reach — a ``--network host`` container among them); the peer's uid is checked too. One
 JSON request per connection, one JSON answer. ``{"op": "attach", "id", "pid", "mode", "ports",
-"policy", "env"}`` answers ``{"ok": true, "ip", "resolv_conf", "ports"}``; ``{"op": "detach", "id",
-"env"}`` answers ``{"ok": true}``; failures ``{"ok": false, "error"}``. ``env``: the caller's
-``DEVENV_*`` variables (settings come from them).
+"policy", "env"}`` (or ``"netns"``, a path, instead of ``"pid"``) answers ``{"ok": true, "ip",
+"resolv_conf", "ports"}``; ``{"op": "detach", "id", "env"}`` answers ``{"ok": true}``; failures
+``{"ok": false, "error"}``. ``env``: the caller's ``DEVENV_*`` variables (settings come from them).
 
-The client half (:func:`call`) imports only the standard library: the supervisor uses it.
+The client half (:func:`call`; :func:`send` and :func:`answer` to overlap a request with other work)
+imports only the standard library: the supervisor uses it.
 """
 
 from __future__ import annotations
@@ -89,6 +90,37 @@ def call(data_root: str, msg: dict[str, Any], *, sys_path: list[str] | None = No
             raise AgentError(str(answer.get("error") or "the network agent failed"))
         return answer
     raise OSError(errno.ECONNREFUSED, "no network agent")  # pragma: no cover - the loop returns or raises
+
+
+def send(data_root: str, msg: dict[str, Any]) -> socket.socket:
+    """Send ``msg`` to the running agent of ``data_root`` without waiting for the answer (:func:`answer`
+    reads it). OSError when none listens: :func:`call` then (it starts one)."""
+    data = json.dumps({**msg, "env": {**request_env(), "DEVENV_ROOT": data_root}}).encode() + b"\n"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    try:
+        sock.connect(socket_name(data_root))
+        sock.settimeout(REQUEST_TIMEOUT)
+        sock.sendall(data)
+        sock.shutdown(socket.SHUT_WR)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def answer(sock: socket.socket) -> dict[str, Any]:
+    """The answer to what :func:`send` sent (the socket is closed). AgentError for an error it reports,
+    OSError/EOFError when it went away without one."""
+    with sock:
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    if not chunks:
+        raise EOFError("the network agent closed the connection without an answer")
+    reply: dict[str, Any] = json.loads(b"".join(chunks))
+    if not reply.get("ok"):
+        raise AgentError(str(reply.get("error") or "the network agent failed"))
+    return reply
 
 
 def _roundtrip(name: str, data: bytes) -> dict[str, Any]:
@@ -207,7 +239,7 @@ class _Server:
             other = PortAttributes(**policy["other"]) if policy.get("other") else None
             att = attachment.attach(
                 cid,
-                int(msg["pid"]),
+                str(msg["netns"]) if msg.get("netns") else int(msg["pid"]),
                 msg.get("mode") or "bridge",
                 tuple(PortMapping(**p) for p in msg.get("ports") or ()),
                 policy=PortsPolicy(attrs, other, bool(policy.get("auto_forward"))),

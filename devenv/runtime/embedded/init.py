@@ -100,12 +100,21 @@ def process_spec(cfg: RunConfig) -> process.ProcessSpec:
     )
 
 
-def main(sys: Syscalls, network: str, cgroup: ContainerCgroup, fds: InitFds, *, joined_v2: bool = False) -> NoReturn:
+def main(
+    sys: Syscalls,
+    network: str,
+    cgroup: ContainerCgroup,
+    fds: InitFds,
+    *,
+    joined_v2: bool = False,
+    netns_fd: int = -1,
+) -> NoReturn:
     """Never returns: exits with the command's status, or 125 when the setup fails. ``network``: the
     container's network mode (whether it gets a network namespace of its own); ``joined_v2``: this
-    process was created in the container's v2 cgroup (else it joins it)."""
+    process was created in the container's v2 cgroup (else it joins it); ``netns_fd``: the network
+    namespace the supervisor made for it (``lo`` up), else it makes its own."""
     try:
-        cfg = _setup(sys, network, cgroup, fds, joined_v2)
+        cfg = _setup(sys, network, cgroup, fds, joined_v2, netns_fd)
         stdio = _stdio(cfg, fds)
     except BaseException as exc:  # report anything, with the step that failed
         message = str(exc) if isinstance(exc, container_fs.SetupError | OSError) else repr(exc)
@@ -136,13 +145,18 @@ def set_title(title: str) -> None:
             mem.write(data + b"\0" * (end - start - len(data)))
 
 
-def _setup(sys: Syscalls, network: str, cgroup: ContainerCgroup, fds: InitFds, joined_v2: bool) -> RunConfig:
+def _setup(
+    sys: Syscalls, network: str, cgroup: ContainerCgroup, fds: InitFds, joined_v2: bool, netns_fd: int
+) -> RunConfig:
     set_title("devenv-init")
     flags = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC
-    if network != "host":
+    if network != "host" and netns_fd < 0:
         flags |= CLONE_NEWNET
     sys.unshare(flags)
-    if network != "host":
+    if netns_fd >= 0:
+        sys.setns(netns_fd, CLONE_NEWNET)
+        os.close(netns_fd)
+    elif network != "host":
         netns.loopback_up()
     # The network namespace exists: the supervisor attaches it while this process joins its cgroups
     # (without waiting for an RCU grace period: see ContainerCgroup.join_v1_thread).

@@ -13,6 +13,7 @@ the container's supervisor.
 from __future__ import annotations
 
 import fcntl
+import os
 import socket
 import struct
 
@@ -20,6 +21,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+CLONE_NEWNET = 0x40000000
 SIOCGIFFLAGS = 0x8913
 SIOCSIFFLAGS = 0x8914
 IFF_UP = 0x1
@@ -77,6 +79,56 @@ def attach(
     except OSError:
         return _attach_here(container_id, init_pid, mode, ports, policy)
     return NetworkInfo(answer.get("ip"), answer.get("resolv_conf") or None, list(answer.get("ports") or []))
+
+
+def new_namespace(sys: Any) -> int:
+    """A new network namespace with ``lo`` up, made by the calling (single-threaded) process without
+    staying in it; a descriptor of it. ``sys``: the runtime's Syscalls."""
+    own = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        sys.unshare(CLONE_NEWNET)
+        try:
+            loopback_up()
+            return os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        finally:
+            sys.setns(own, CLONE_NEWNET)
+    finally:
+        os.close(own)
+
+
+class Pending:
+    """An attach request sent to the network agent ahead (:func:`attach_early`); :meth:`result` waits."""
+
+    def __init__(self, sock: Any, redo: Any) -> None:
+        self.sock = sock
+        self.redo = redo  # () -> NetworkInfo: the attach done the usual way, when the agent went away
+
+    def result(self) -> NetworkInfo:
+        from devenv.network import agent
+
+        try:
+            answer = agent.answer(self.sock)
+        except agent.AgentError as exc:
+            from devenv.errors import NetworkError
+
+            raise NetworkError(str(exc)) from None
+        except (OSError, EOFError, ValueError):
+            info: NetworkInfo = self.redo()
+            return info
+        return NetworkInfo(answer.get("ip"), answer.get("resolv_conf") or None, list(answer.get("ports") or []))
+
+
+def attach_early(container_id: str, netns_path: str, mode: str, *, data_root: str, redo: Any) -> Pending | None:
+    """Send the attach of the namespace at ``netns_path`` (``/proc/PID/fd/N`` of a process holding it)
+    to the data root's agent, without waiting; None when no agent listens (attach the usual way then).
+    Only for a namespace without ports to forward (a forwarder follows the container's pid 1)."""
+    from devenv.network import agent
+
+    msg = {"op": "attach", "id": container_id, "netns": netns_path, "mode": mode, "ports": [], "policy": {}}
+    try:
+        return Pending(agent.send(data_root, msg), redo)
+    except OSError:
+        return None
 
 
 def _attach_here(

@@ -151,6 +151,7 @@ class Supervisor:
 
     def _start(self) -> int | None:
         early = self.early
+        net_fd, pending = self._attach_early()
         self.cgroup.create_dirs()
         seccomp.available()  # load libseccomp from the host now: the container's root will not have it
         status_r, status_w = os.pipe2(os.O_CLOEXEC)
@@ -177,7 +178,7 @@ class Supervisor:
                     os.close(fd)
             if self.ctl is not None:
                 self.ctl.close()
-            init.main(self.sys, early["network"], self.cgroup, fds, joined_v2=in_v2)
+            init.main(self.sys, early["network"], self.cgroup, fds, joined_v2=in_v2, netns_fd=net_fd)
         self.init_pid = pid
         if cgroup_fd >= 0:
             os.close(cgroup_fd)
@@ -191,7 +192,9 @@ class Supervisor:
         if msg is None or "error" in msg:
             os.close(go_w)
             return self._start_failed(msg)
-        network_info = self._network() if early["attach_network"] else netns.NetworkInfo()
+        network_info = self._network(pending) if early["attach_network"] else netns.NetworkInfo()
+        if net_fd >= 0:
+            os.close(net_fd)
         cfg = self.cfg = self._receive_config()
         if network_info is None:  # (the attach failed: reported once the caller is listening for the outcome)
             os.close(go_w)
@@ -221,19 +224,37 @@ class Supervisor:
         self.send(stream.json_frame(stream.STARTED, {"pid": pid, "warnings": self.cgroup.warnings}))
         return None
 
-    def _network(self) -> netns.NetworkInfo | None:
-        """Attach the container's network namespace (its init waits); None when that failed."""
+    def _attach_early(self) -> tuple[int, netns.Pending | None]:
+        """For a bridge without ports to forward: the container's network namespace, made here before
+        its init exists, and its attach sent to the network agent at once, so that the agent's work
+        overlaps the cgroup, the init and its namespaces (the init enters that namespace). (-1, None)
+        otherwise, or when no agent runs yet: the init makes its namespace, attached once it exists."""
         early = self.early
+        if early["network"] != "bridge" or early["ports"] or early["ports_policy"].get("auto_forward"):
+            return -1, None
         try:
-            info = netns.attach(
-                early["id"],
-                self.init_pid,
-                early["network"],
-                early["ports"],
-                early["ports_policy"],
-                data_root=early["data_root"],
-                sys_path=early["sys_path"],
-            )
+            fd = netns.new_namespace(self.sys)
+        except OSError:
+            return -1, None
+        where = f"/proc/{os.getpid()}/fd/{fd}"
+        return fd, netns.attach_early(early["id"], where, "bridge", data_root=early["data_root"], redo=self._attach)
+
+    def _attach(self) -> netns.NetworkInfo:
+        early = self.early
+        return netns.attach(
+            early["id"],
+            self.init_pid,
+            early["network"],
+            early["ports"],
+            early["ports_policy"],
+            data_root=early["data_root"],
+            sys_path=early["sys_path"],
+        )
+
+    def _network(self, pending: netns.Pending | None) -> netns.NetworkInfo | None:
+        """Attach the container's network namespace (its init waits); None when that failed."""
+        try:
+            info = pending.result() if pending is not None else self._attach()
         except Exception as exc:  # devenv.network raises NetworkError with the reason
             self.st.error = f"network: {exc}"
             return None
