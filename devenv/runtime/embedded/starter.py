@@ -189,6 +189,7 @@ PRELOAD = (
 
 def main() -> None:  # pragma: no cover - the starter process (python -S -c _BOOT DATA_ROOT PATH...)
     os.closerange(3, 65536)
+    os.chdir("/")  # (not the first CLI's directory: a worker takes its client's)
     code = 1
     try:
         code = serve(sys.argv[1], linger())
