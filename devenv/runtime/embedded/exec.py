@@ -24,7 +24,7 @@ import termios
 
 from devenv.errors import ContainerError
 from devenv.runtime.embedded import cgroups, layout, process, relay, seccomp, state, terminal
-from devenv.runtime.embedded.syscalls import CLONE_NEWPID, NAMESPACE_FLAGS, real
+from devenv.runtime.embedded.syscalls import CLONE_NEWPID, NAMESPACE_FLAGS, fork_into_cgroup, real
 
 TYPE_CHECKING = False  # (typing is not imported at run time: this module is the exec hot path)
 if TYPE_CHECKING:
@@ -42,10 +42,13 @@ class ExecFailed(ContainerError):
 
 
 class ExecTarget:
-    def __init__(self, name: str, init: state.ProcessRef, cgroup_procs: list[str], run: dict[str, Any]) -> None:
+    def __init__(
+        self, name: str, init: state.ProcessRef, cgroup_procs: list[str], run: dict[str, Any], cgroup_v2: str = ""
+    ) -> None:
         self.name = name
         self.init = init
-        self.cgroup_procs = cgroup_procs  # host paths of the container's cgroup.procs files
+        self.cgroup_procs = cgroup_procs  # host paths of the files the child joins the cgroups through
+        self.cgroup_v2 = cgroup_v2  # the container's v2 cgroup directory ("": none)
         self.run = run  # run.json of the running start: env, user, workdir, caps, seccomp
 
 
@@ -66,7 +69,13 @@ def target(state_dir: str) -> ExecTarget:
             f"container {name} is not running", remedy=f"start it first: devenv container start {name}"
         )
     cg = cgroups.ContainerCgroup(cgroups.detect(), cfg["cgroup_parent"], cfg["id"])
-    return ExecTarget(name, st.init, [os.path.join(p, "cgroup.procs") for p in cg.paths()], cfg)
+    # The child is single-threaded: it joins the v1 hierarchies by moving its thread (``tasks``), and
+    # is forked into the v2 cgroup, without the RCU wait of a cgroup.procs write (see cgroups).
+    joins = [
+        os.path.join(cg.path(h), "tasks" if h.fstype == "cgroup" else "cgroup.procs") for h in cg.layout.hierarchies
+    ]
+    unified = cg.layout.unified
+    return ExecTarget(name, st.init, joins, cfg, cg.path(unified) if unified is not None else "")
 
 
 def exec_command(
@@ -187,14 +196,14 @@ def _run(
     if pid_ns >= 0:
         sys.setns(pid_ns, CLONE_NEWPID)
     try:
-        child = os.fork()
+        child, in_v2 = _fork(target)
     except BaseException:
         if pid_ns >= 0:
             sys.setns(own_pid_ns, CLONE_NEWPID)
         raise
     if child == 0:  # pragma: no cover - runs in the child
         os.close(report_r)
-        _child(sys, target, pspec, namespaces, report_w, stdio, pty_child, winsize)
+        _child(sys, target, pspec, namespaces, report_w, stdio, pty_child, winsize, in_v2)
     if pid_ns >= 0:
         sys.setns(own_pid_ns, CLONE_NEWPID)
     os.close(report_w)
@@ -221,6 +230,33 @@ def _run(
             relay.pipes(outputs, stdin, child)
         _, status = _waitpid(child)
     return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
+
+
+def _fork(target: ExecTarget) -> tuple[int, bool]:
+    """Fork, into the container's v2 cgroup when this process is single-threaded (clone3 skips libc's
+    fork handlers) and the kernel can; returns the pid (0 in the child) and whether it is there."""
+    if target.cgroup_v2 and _single_threaded():
+        try:
+            fd = os.open(target.cgroup_v2, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError:
+            fd = -1
+        if fd >= 0:
+            try:
+                return fork_into_cgroup(fd), True
+            except OSError:
+                pass
+            finally:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+    return os.fork(), False
+
+
+def _single_threaded() -> bool:
+    try:
+        with open("/proc/self/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[17] == b"1"  # num_threads (field 20)
+    except (OSError, IndexError):
+        return False
 
 
 def _winsize(io: ExecIO) -> tuple[int, int]:
@@ -250,9 +286,12 @@ def _child(
     stdio: list[int],
     pty_child: int,
     winsize: tuple[int, int],
+    in_v2: bool,
 ) -> NoReturn:
     try:
         for path in target.cgroup_procs:
+            if in_v2 and path == os.path.join(target.cgroup_v2, "cgroup.procs"):
+                continue  # (created there)
             with contextlib.suppress(FileNotFoundError), open(path, "w") as f:
                 f.write("0")
         for fd, flag in namespaces:
