@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 SOCKET_DIR = "/run/devenv-starter"
+_PR_SET_PDEATHSIG = 1
 DEFAULT_LINGER = 10.0
 ACCEPT_TIMEOUT = 10.0  # seconds to wait for a starter's answer before doing the work alone
 # Forwarded from the CLI to the worker: those a CLI attached to a container forwards, and SIGWINCH.
@@ -243,12 +244,13 @@ def serve(data_root: str, idle: float) -> int:
     with _listening(path) as listener:
         while True:  # a worker forked ahead (with its spare supervisor) takes the next command
             notify_r, notify_w = os.pipe2(os.O_CLOEXEC)
+            starter = os.getpid()
             pid = os.fork()
             if pid == 0:  # pragma: no cover - the worker
                 code = 125
                 try:
                     os.close(notify_r)
-                    code = _worker(listener, notify_w, fingerprint)
+                    code = _worker(listener, notify_w, fingerprint, starter)
                 except BaseException:
                     import traceback
 
@@ -284,14 +286,20 @@ def _news(fd: int, idle: float, data_root: str) -> bytes | None:
             return os.read(fd, 1)
 
 
-def _worker(listener: socket.socket, notify: int, fingerprint: dict[str, int]) -> int:  # pragma: no cover
-    """Wait for a command (with a supervisor forked already), tell the starter, and run it."""
+def _worker(listener: socket.socket, notify: int, fingerprint: dict[str, int], starter: int) -> int:  # pragma: no cover
+    """Wait for a command (with a supervisor forked already), tell the starter, and run it. A waiting
+    worker dies with its starter (killed: it would otherwise hold the socket forever); one that took a
+    command no longer does."""
     import contextlib
     import gc
     import signal
 
     from devenv.runtime.embedded import spawn
+    from devenv.runtime.embedded.syscalls import real
 
+    real().prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != starter:  # (it died before that)
+        return 0
     gc.disable()  # (as the CLI: a short life)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     spawn.fork_spare()
@@ -307,6 +315,7 @@ def _worker(listener: socket.socket, notify: int, fingerprint: dict[str, int]) -
         if isinstance(request, tuple):
             break
         conn.close()
+    real().prctl(_PR_SET_PDEATHSIG, 0)
     os.write(notify, b"A")
     os.close(notify)
     listener.close()
