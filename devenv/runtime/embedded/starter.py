@@ -267,6 +267,9 @@ def serve(data_root: str, idle: float) -> int:
             if news == b"":  # accepted reads EOF before "A" and works alone)
                 time.sleep(0.1)  # (it died without a word: see the log; not in a tight loop)
                 continue
+            if not os.path.isdir(data_root):  # (no starter comes for it again: its lock file goes too)
+                with contextlib.suppress(OSError):
+                    os.unlink(path.removesuffix(".sock") + ".lock")
             return 0  # idle, the root is gone, or our code changed on disk ("S")
 
 
