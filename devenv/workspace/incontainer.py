@@ -132,9 +132,10 @@ class ContainerMarkers(MarkerStore):
 def marker_snippet(hook: str, value: str) -> str:
     """Shell code that records ``hook`` as done for ``value`` (the marker folder is writable by all users).
 
-    One write, no temporary file: a marker cut short (the machine stopped) does not match its stamp, so
-    the hook runs again — as when the marker was not written at all."""
-    return f"printf %s {shlex.quote(value)} > {MARKER_DIR}/{hook}"
+    A new file renamed over the old one: the old one may belong to another user (root wrote it), whom the
+    remote user cannot overwrite but can replace in the shared folder."""
+    target = f"{MARKER_DIR}/{hook}"
+    return f"printf %s {shlex.quote(value)} > {target}.tmp && mv -f {target}.tmp {target}"
 
 
 def parse_markers(text: str) -> dict[str, str]:

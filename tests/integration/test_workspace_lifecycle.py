@@ -433,3 +433,25 @@ def test_hooks_run_by_the_set_up_exec_see_what_hooks_run_alone_see(
     write_config(folder, config)
     devenv.up(folder)
     assert lines(folder / "log") == ["one", "two", "two-ok", "three"]
+
+
+def test_a_non_root_hook_replaces_a_marker_root_wrote(
+    devenv: Devenv, tmp_path: Path, workspaces: list[Path], base_image: str
+) -> None:
+    """The object form's marker is written by root; when the hook becomes a string, the remote user's own
+    process records it (in-band) over root's file — so it is not run again by the next full pass."""
+    folder = new_folder(tmp_path, workspaces, "markers")
+    config: dict[str, Any] = {
+        "image": base_image,
+        "remoteUser": "nobody",
+        "updateRemoteUserUID": False,
+        "postStartCommand": {"a": "echo start-a >> /tmp/log"},
+    }
+    write_config(folder, config)
+    devenv.up(folder)
+    config["postStartCommand"] = "echo start-b >> /tmp/log"
+    write_config(folder, config)
+    devenv("stop", "--workspace-folder", str(folder))
+    devenv.up(folder)
+    devenv("run-user-commands", "--workspace-folder", str(folder))
+    assert devenv.exec(folder, "cat", "/tmp/log").stdout.split() == ["start-a", "start-b"]
