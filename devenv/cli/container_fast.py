@@ -49,7 +49,7 @@ def main(argv: list[str]) -> int | None:
     if code is not None and own:
         sys.stdout.flush()
         sys.stderr.flush()
-        if argv[:1] == ["run"] and starter.linger() > 0 and os.path.isdir(root):
+        if argv[:1] == ["run"] and starter.linger() > 0 and not starter.declined and os.path.isdir(root):
             starter.spawn(root)  # (for the next run)
         os._exit(code)
     return code

@@ -29,6 +29,8 @@ def starter_pids(root: Path, *, helpers: bool = False) -> list[int]:
             continue
         try:
             argv = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+            if Path(f"/proc/{entry}/comm").read_text().strip() != "devenv-starter":
+                continue  # (a supervisor forked from a worker: its command line is the starter's)
         except OSError:
             continue
         if len(argv) > 4 and b"embedded.starter import main" in argv[3] and argv[4] == os.fsencode(root):
@@ -191,3 +193,17 @@ def test_no_starter_with_linger_zero(
     assert cli("container", "run", "--rm", "--network", "none", "--rootfs", str(bb_rootfs), "true").returncode == 0
     time.sleep(0.5)
     assert starter_pids(devenv_root) == []
+
+
+def test_a_client_standing_elsewhere_works_alone(warm: int, bb_rootfs: Path, devenv_root: Path) -> None:
+    # Other resource limits (or fewer capabilities, other namespaces): the starter's worker would run
+    # the command with the starter's; the CLI does it itself, and the container gets the CLI's limits.
+    run = ("container", "run", "--rm", "--network", "none", "--rootfs", str(bb_rootfs), "sh", "-c", "ulimit -n")
+    env = dict(os.environ, DEVENV_ROOT=str(devenv_root))
+    limited = subprocess.run(
+        ["prlimit", "--nofile=512:512", *DEVENV, *run], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert (limited.returncode, limited.stdout) == (0, "512\n"), limited.stderr
+    plain = subprocess.run([*DEVENV, *run], capture_output=True, text=True, env=env, timeout=60)
+    assert plain.returncode == 0 and plain.stdout != "512\n"
+    assert starter_pids(devenv_root) == [warm]  # (still there, for the clients like it)

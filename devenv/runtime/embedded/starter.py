@@ -19,7 +19,8 @@ The socket is named after the data root, the interpreter and this source tree, i
 owner can enter (``/run/devenv-starter``; ``DEVENV_STARTER_DIR``), and the peer's uid must be the
 starter's. Protocol, one connection per command: the client sends ``>I`` length + payload (NUL-separated:
 cwd, umask, argc, argv..., environment entries) with its descriptors 0, 1 and 2; the worker answers
-``A`` (accepted), later ``X`` + ``>i`` exit code; the starter answers ``F`` (do it yourself). The client
+``A`` (accepted), later ``X`` + ``>i`` exit code, or ``F`` (do it yourself: the starter leaves, its
+code is stale) or ``U`` (do it yourself: the client does not stand where the starter does). The client
 sends ``S`` + a signal number.
 
 The client half imports only builtin modules: it runs before anything else in the CLI.
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
 
 SOCKET_DIR = "/run/devenv-starter"
 _PR_SET_PDEATHSIG = 1
+declined = False  # a starter runs but declined this process's command (do not start another one)
 DEFAULT_LINGER = 10.0
 ACCEPT_TIMEOUT = 10.0  # seconds to wait for a starter's answer before doing the work alone
 # Forwarded from the CLI to the worker: those a CLI attached to a container forwards, and SIGWINCH.
@@ -88,8 +90,11 @@ def run(data_root: str, argv: list[str]) -> int | None:
             sent = sock.sendmsg([data], [(_SOL_SOCKET, _SCM_RIGHTS, fds)])
             if sent < len(data):
                 sock.sendall(data[sent:])
-            if sock.recv(1) != b"A":
-                return None  # (F, or the starter went away before it forked a worker)
+            reply = sock.recv(1)
+            if reply != b"A":  # (F: it leaves; U: it cannot stand for us; b"": it went away)
+                global declined
+                declined = reply == b"U"
+                return None
             sock.settimeout(None)
         except OSError:
             return None
@@ -377,7 +382,9 @@ def _fresh(fingerprint: dict[str, int]) -> bool:
 
 def _take(conn: socket.socket, fingerprint: dict[str, int]) -> tuple[list[int], bytes] | str | None:
     """A request: the client's descriptors and payload; "stale" when our code changed on disk (this
-    starter must leave); None for a bad one (or another user's)."""
+    starter must leave); None for a bad one, another user's, or one standing elsewhere (see
+    :func:`_standing`; it is told to work alone)."""
+    import contextlib
     import socket
     import struct
 
@@ -385,7 +392,8 @@ def _take(conn: socket.socket, fingerprint: dict[str, int]) -> tuple[list[int], 
     try:
         conn.settimeout(5.0)
         cred = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-        if struct.unpack("3i", cred)[1] != os.getuid():
+        peer, uid, _ = struct.unpack("3i", cred)
+        if uid != os.getuid():
             return None
         msg, anc, _, _ = conn.recvmsg(65536, socket.CMSG_SPACE(3 * 4))
         for level, kind, data in anc:
@@ -402,18 +410,44 @@ def _take(conn: socket.socket, fingerprint: dict[str, int]) -> tuple[list[int], 
             payload += chunk
         if not _fresh(fingerprint):
             raise _Stale()
+        if _standing(peer) != _standing(os.getpid()):
+            raise _Unlike()
         return fds, payload
-    except (OSError, _Stale) as exc:
+    except (OSError, _Stale, _Unlike) as exc:
         for fd in fds:
             os.close(fd)
         if isinstance(exc, _Stale):
             return "stale"
+        if isinstance(exc, _Unlike):
+            with contextlib.suppress(OSError):
+                conn.sendall(b"U")
+            return None
         sys.stderr.write(f"devenv starter: bad request: {exc}\n")
         return None
 
 
 class _Stale(Exception):
     pass
+
+
+class _Unlike(Exception):
+    """The client does not stand where the starter does: it works alone."""
+
+
+_STANDING = (b"CapInh:", b"CapPrm:", b"CapEff:", b"CapBnd:", b"CapAmb:", b"NoNewPrivs:", b"Seccomp:", b"Groups:")
+_NAMESPACES = ("mnt", "pid", "net", "user", "uts", "ipc", "cgroup")
+
+
+def _standing(pid: int) -> tuple[object, ...]:
+    """What the worker must share with the client it stands for (its capabilities, no_new_privs,
+    seccomp, groups, namespaces and resource limits are the starter's): a client with fewer privileges,
+    or in other namespaces, gets nothing from the starter it could not do itself."""
+    with open(f"/proc/{pid}/status", "rb") as f:
+        status = [line for line in f.read().splitlines() if line.startswith(_STANDING)]
+    with open(f"/proc/{pid}/limits", "rb") as f:
+        limits = f.read()
+    spaces = [os.stat(f"/proc/{pid}/ns/{ns}").st_ino for ns in _NAMESPACES]
+    return (status, limits, spaces)
 
 
 def _work(conn: socket.socket, fds: list[int], payload: bytes) -> int:  # pragma: no cover - the worker
