@@ -29,7 +29,7 @@ _IGNORED_VALUE = {
 }
 _IGNORED_FLAG = {"--mount-workspace-git-root", "--no-mount-workspace-git-root", "--mount-git-worktree-common-dir"}
 # Options the typer command handles (they need more than the workspace state).
-_FULL = {"--container-id", "--override-config", "--default-user-env-probe"}
+_FULL = {"--override-config", "--default-user-env-probe"}
 
 
 def fast_exec(argv: list[str]) -> int | None:
@@ -59,11 +59,19 @@ def fast_exec(argv: list[str]) -> int | None:
 
     try:
         output.set_log_format(values.get("--log-format"))
-        from devenv.workspace.access import resolve_target, run
+        from devenv.workspace.access import Target, resolve_target, run
         from devenv.workspace.up_args import parse_remote_env
 
+        remote_env = parse_remote_env(tuple(lists["--remote-env"]))
+        if "--container-id" in values:
+            from devenv.workspace.by_container import state_of_container
+
+            st = state_of_container(values["--container-id"])
+            if st is None:
+                return None  # a container no workspace knows: the full command sets it up for the command
+            return run(Target(st.workspace_folder, st.config_file, st.id_labels), args, remote_env=remote_env, state=st)
         target = resolve_target(values.get("--workspace-folder"), values.get("--config"), lists["--id-label"])
-        return run(target, args, remote_env=parse_remote_env(tuple(lists["--remote-env"])))
+        return run(target, args, remote_env=remote_env)
     except DevenvError as exc:
         # (a command that cannot be run exits 126/127, as docker exec: the runtime's ExecFailed says which)
         code = getattr(exc, "command_exit_code", exc.exit_code)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from devenv.errors import WorkspaceError
 from devenv.workspace import state as states
 from devenv.workspace.access import Target, load_state, resolve_target
+from devenv.workspace.by_container import state_of_container
 
 
 @dataclass(frozen=True)
@@ -31,27 +32,6 @@ class ExecOptions:
     override_config: str | None = None
     default_user_env_probe: str | None = None
     remote_env: Mapping[str, str] | None = None
-
-
-def state_of_container(container: str) -> states.WorkspaceState | None:
-    """The workspace whose container is ``container`` (id, unique id prefix or name), None when none is."""
-    found = [
-        st
-        for st in states.all_states()
-        if st.container_id == container
-        or st.container_name == container
-        or (len(container) >= 4 and st.container_id.startswith(container))
-    ]
-    exact = [st for st in found if container in (st.container_id, st.container_name)]
-    if exact:
-        found = exact[:1]
-    if not found:
-        return None
-    if len(found) > 1:
-        raise WorkspaceError(
-            f"the container id prefix {container!r} matches {len(found)} workspaces", remedy="give more of the id"
-        )
-    return found[0]
 
 
 def _target(opts: ExecOptions) -> tuple[Target, states.WorkspaceState]:

@@ -148,9 +148,27 @@ def test_fast_up_accepts_the_ignored_options_and_defers_the_rare_ones() -> None:
         assert _parse_up(["--workspace-folder", "/w", rare, "x"]) is None
 
 
-def test_fast_exec_defers_the_rare_options() -> None:
-    for rare in ("--container-id", "--override-config", "--default-user-env-probe"):
+def test_fast_exec_defers_the_rare_options(devenv_root: Path) -> None:
+    for rare in ("--override-config", "--default-user-env-probe"):
         assert fast_exec([rare, "x", "true"]) is None
+    # --container-id of a container no workspace knows: the full command handles it.
+    assert fast_exec(["--container-id", "0123456789ab", "true"]) is None
+
+
+def test_state_of_container_by_id_prefix_or_name(devenv_root: Path) -> None:
+    from devenv.workspace import state as states
+    from devenv.workspace.by_container import state_of_container
+
+    for key, cid, name in (("k1", "abcd1234" * 8, "one"), ("k2", "abcd9999" * 8, "two")):
+        states.save(states.WorkspaceState(key, {}, "/w", "/w/c.json", "embedded", cid, name))
+    found = state_of_container("one")
+    assert found is not None and found.key == "k1"
+    found = state_of_container("abcd9999")
+    assert found is not None and found.key == "k2"
+    assert state_of_container("abc") is None  # prefixes shorter than 4 characters are not taken
+    assert state_of_container("nothere") is None
+    with pytest.raises(DevenvError, match="matches 2 workspaces"):
+        state_of_container("abcd")
 
 
 def test_fast_up_leaves_a_bad_probe_value_to_the_full_command() -> None:
