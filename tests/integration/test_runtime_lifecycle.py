@@ -49,8 +49,10 @@ def test_stop_of_a_stopped_container_is_a_no_op(rt: EmbeddedRuntime, bb_rootfs: 
 
 
 def test_stop_kills_after_the_timeout_when_the_signal_is_ignored(rt: EmbeddedRuntime, bb_rootfs: Path) -> None:
-    c = rt.create(rootfs_spec(bb_rootfs, "sh", "-c", "trap '' TERM; while true; do sleep 1; done"))
+    script = "trap '' TERM; touch /tmp/trapped; while true; do sleep 1; done"
+    c = rt.create(rootfs_spec(bb_rootfs, "sh", "-c", script))
     rt.start(c.id)
+    wait_for(lambda: run_in(rt, c.id, "test", "-e", "/tmp/trapped")[0] == 0, what="the trap")  # (else a race)
     started = time.monotonic()
     c = rt.stop(c.id, timeout=1)
     assert 0.9 <= time.monotonic() - started < 10
