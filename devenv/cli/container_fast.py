@@ -7,7 +7,6 @@ the same :func:`do_run` / :func:`do_exec`.
 
 from __future__ import annotations
 
-import os
 import sys
 
 TYPE_CHECKING = False  # (typing is not imported at run time: start-up time)
@@ -33,14 +32,18 @@ def main(argv: list[str]) -> int | None:
     global short_lived
     own = sys.argv[1:2] == ["container"] and sys.argv[2:] == argv
     short_lived = short_lived or own
-    if own and argv[:1] == ["run"]:  # a starter with the start path loaded already (see its module)
-        from devenv.paths import data_root_str
-        from devenv.runtime.embedded import starter
+    warm = own and argv[:1] == ["run"]
+    if warm:  # a starter with the start path loaded already (see its module; nothing else imported yet)
+        import posix
 
-        root = data_root_str()
-        code = starter.run(root, argv) if starter.linger() > 0 else None
+        from devenv.runtime.embedded import starter_client
+
+        root = starter_client.data_root()
+        code = starter_client.run(root, argv) if root and starter_client.linger() > 0 else None
         if code is not None:
-            os._exit(code)
+            posix._exit(code)
+    import os
+
     if own:
         import gc
 
@@ -49,7 +52,9 @@ def main(argv: list[str]) -> int | None:
     if code is not None and own:
         sys.stdout.flush()
         sys.stderr.flush()
-        if argv[:1] == ["run"] and starter.linger() > 0 and not starter.declined and os.path.isdir(root):
+        if warm and root and starter_client.linger() > 0 and not starter_client.declined and os.path.isdir(root):
+            from devenv.runtime.embedded import starter
+
             starter.spawn(root)  # (for the next run)
         os._exit(code)
     return code

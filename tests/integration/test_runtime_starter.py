@@ -35,7 +35,15 @@ def starter_pids(root: Path, *, helpers: bool = False) -> list[int]:
             continue
         if len(argv) > 4 and b"embedded.starter import main" in argv[3] and argv[4] == os.fsencode(root):
             found.append(int(entry))
-    return found if helpers else [pid for pid in found if parent(pid) not in found]
+    return found if helpers else [pid for pid in found if parent(pid) not in found and holds_lock(pid)]
+
+
+def holds_lock(pid: int) -> bool:
+    """(A spare supervisor whose worker just exited is briefly an orphan too; it holds no lock.)"""
+    try:
+        return any(os.readlink(f"/proc/{pid}/fd/{fd}").endswith(".lock") for fd in os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return False
 
 
 def parent(pid: int) -> int:

@@ -23,7 +23,8 @@ cwd, umask, argc, argv..., environment entries) with its descriptors 0, 1 and 2;
 code is stale) or ``U`` (do it yourself: the client does not stand where the starter does). The client
 sends ``S`` + a signal number.
 
-The client half imports only builtin modules: it runs before anything else in the CLI.
+The client half (:mod:`.starter_client`) imports only builtin modules, not even ``os``: it runs before
+anything else in the CLI.
 """
 
 from __future__ import annotations
@@ -31,124 +32,19 @@ from __future__ import annotations
 import os
 import sys
 
-TYPE_CHECKING = False  # (typing is not imported at run time: the client runs first in the CLI)
+from devenv.runtime.embedded.starter_client import (  # noqa: F401 - (the client half, re-exported)
+    FORWARDED,
+    SOURCE,
+    linger,
+    socket_name,
+)
+
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     import socket
-    from typing import Any
 
-SOCKET_DIR = "/run/devenv-starter"
 _PR_SET_PDEATHSIG = 1
-declined = False  # a starter runs but declined this process's command (do not start another one)
-DEFAULT_LINGER = 10.0
-ACCEPT_TIMEOUT = 10.0  # seconds to wait for a starter's answer before doing the work alone
-# Forwarded from the CLI to the worker: those a CLI attached to a container forwards, and SIGWINCH.
-FORWARDED = (1, 2, 3, 10, 12, 15, 28)  # SIGHUP, SIGINT, SIGQUIT, SIGUSR1, SIGUSR2, SIGTERM, SIGWINCH
-_SOL_SOCKET, _SCM_RIGHTS = 1, 1
-_SOURCE = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 _BOOT = "import sys; sys.path[:] = sys.argv[2:]; from devenv.runtime.embedded.starter import main; main()"
-
-
-def linger() -> float:
-    """Seconds an idle starter waits for the next command; 0: no starter. (Not for other users than root
-    unless ``DEVENV_STARTER_DIR`` names a directory of theirs: the runtime needs root anyway.)"""
-    if os.geteuid() != 0 and not os.environ.get("DEVENV_STARTER_DIR"):
-        return 0.0
-    try:
-        return float(os.environ.get("DEVENV_STARTER_LINGER", DEFAULT_LINGER))
-    except ValueError:
-        return DEFAULT_LINGER
-
-
-def socket_name(data_root: str) -> str:
-    """The starter's socket for ``data_root`` with this interpreter and source tree."""
-    from _sha256 import sha256  # type: ignore[import-not-found]  # (builtin: hashlib would load OpenSSL)
-
-    key = "\0".join((os.path.realpath(data_root), sys.executable, _SOURCE)).encode()
-    digest: str = sha256(key).hexdigest()
-    return os.path.join(os.environ.get("DEVENV_STARTER_DIR") or SOCKET_DIR, digest[:32] + ".sock")
-
-
-# -- client -------------------------------------------------------------------------------------------------
-
-
-def run(data_root: str, argv: list[str]) -> int | None:
-    """Have the data root's starter run ``devenv container`` + ``argv``: its exit code, or None when no
-    starter took the command (nothing was done: run it here)."""
-    import _socket
-
-    try:
-        sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
-    except OSError:
-        return None
-    try:
-        try:
-            sock.settimeout(ACCEPT_TIMEOUT)  # (a starter that does not answer: work alone; a worker that
-            sock.connect(socket_name(data_root))  # answers later finds us gone and ends)
-            payload = _encode(argv)
-            fds = b"".join(fd.to_bytes(4, sys.byteorder, signed=True) for fd in (0, 1, 2))
-            data = len(payload).to_bytes(4, "big") + payload
-            sent = sock.sendmsg([data], [(_SOL_SOCKET, _SCM_RIGHTS, fds)])
-            if sent < len(data):
-                sock.sendall(data[sent:])
-            reply = sock.recv(1)
-            if reply != b"A":  # (F: it leaves; U: it cannot stand for us; b"": it went away)
-                global declined
-                declined = reply == b"U"
-                return None
-            sock.settimeout(None)
-        except OSError:
-            return None
-        return _wait(sock)
-    finally:
-        sock.close()
-
-
-def _encode(argv: list[str]) -> bytes:
-    fields = [os.getcwd(), str(_umask()), str(len(argv)), *argv, *(f"{k}={v}" for k, v in os.environ.items())]
-    return b"\0".join(os.fsencode(f) for f in fields)
-
-
-def _umask() -> int:
-    mask = os.umask(0o22)
-    os.umask(mask)
-    return mask
-
-
-def _wait(sock: Any) -> int:
-    """Forward signals to the worker until it sends the exit code."""
-    import _signal  # type: ignore[import-not-found]  # (signal imports enum: start-up time)
-
-    forwarded: list[int] = []
-
-    def forward(signum: int, frame: object) -> None:
-        forwarded.append(signum)
-        try:  # noqa: SIM105 - (contextlib: an import on this path)
-            sock.send(b"S" + bytes((signum,)))
-        except OSError:
-            pass
-
-    for sig in FORWARDED:
-        _signal.signal(sig, forward)
-    buf = b""
-    while len(buf) < 5:
-        try:
-            chunk = sock.recv(64)
-        except OSError:
-            chunk = b""
-        if not chunk:
-            break
-        buf += chunk
-    if len(buf) >= 5 and buf[:1] == b"X":
-        return int.from_bytes(buf[1:5], "big", signed=True)
-    for sig in FORWARDED:
-        _signal.signal(sig, _signal.SIG_DFL)
-    if forwarded and forwarded[-1] != 28:  # the worker died of the signal the CLI got: so does the CLI
-        os.kill(os.getpid(), forwarded[-1])
-    sys.stderr.write(
-        "error: the devenv starter's worker running this command exited without an exit code\n"
-        "(the container, if it started, keeps running: `devenv container ls -a` shows it)\n"
-    )
-    return 125
 
 
 # -- starting one -------------------------------------------------------------------------------------------
@@ -359,7 +255,7 @@ class _listening:
 def _fingerprint() -> dict[str, int]:
     """Modification times of this source tree's modules that are loaded."""
     found = {}
-    prefix = os.path.join(_SOURCE, "devenv") + os.sep
+    prefix = os.path.join(SOURCE, "devenv") + os.sep
     for module in list(sys.modules.values()):
         path = getattr(module, "__file__", None)
         if path and path.startswith(prefix):
