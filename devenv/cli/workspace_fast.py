@@ -225,7 +225,9 @@ def _ready_workspace(values: dict[str, str], id_labels: list[str]) -> WorkspaceS
     from devenv.workspace.access import resolve_target
     from devenv.workspace.identity import workspace_key
 
-    target = resolve_target(values.get("--workspace-folder") or ".", values.get("--config"), id_labels)
+    target = resolve_target(
+        values.get("--workspace-folder") or ".", values.get("--config"), id_labels, known_without_config=False
+    )
     st = states.load(workspace_key(target.labels))
     if st is None or not st.setup_done or st.cli_remote_env:
         return None

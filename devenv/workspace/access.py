@@ -58,9 +58,15 @@ def _config_in(folder: str) -> str | None:
 
 
 def resolve_target(
-    workspace_folder: str | None = None, config: str | None = None, id_labels: Sequence[str] = ()
+    workspace_folder: str | None = None,
+    config: str | None = None,
+    id_labels: Sequence[str] = (),
+    *,
+    known_without_config: bool = True,
 ) -> Target:
-    """The workspace of ``--workspace-folder`` (default: the current folder or the nearest parent with a config)."""
+    """The workspace of ``--workspace-folder`` (default: the current folder or the nearest parent with a config).
+    A folder without a config is still the workspace devenv brought up there (with ``--override-config``,
+    or before the config was removed), unless ``known_without_config`` is off (``up`` needs the config)."""
     if id_labels and workspace_folder is None:
         labels = parse_id_labels(id_labels)
         return Target("", config or "", labels)
@@ -76,12 +82,29 @@ def resolve_target(
                 folder, config_file, subfolder = current, found, os.path.relpath(start, current)
                 break
     if config_file is None:
+        known = _known_workspace(start) if known_without_config else None
+        if known is not None:
+            return known
         raise _error(
             f"no dev container config found for {start}",
             "run the command in a workspace folder, or pass --workspace-folder / --config",
         )
     labels = parse_id_labels(id_labels) if id_labels else default_id_labels(folder, config_file)
     return Target(folder, config_file, labels, subfolder)
+
+
+def _known_workspace(folder: str) -> Target | None:
+    """The workspace devenv brought up for ``folder`` when the folder has no config file of its own."""
+    known = [st for st in states.all_states() if st.workspace_folder == folder]
+    if not known:
+        return None
+    if len(known) > 1:
+        configs = ", ".join(sorted(st.config_file for st in known))
+        raise _error(
+            f"{folder} has no dev container config and several workspaces: {configs}",
+            "pass --config with the one you mean",
+        )
+    return Target(folder, known[0].config_file, dict(known[0].id_labels))
 
 
 def load_state(target: Target) -> states.WorkspaceState:

@@ -97,6 +97,13 @@ def test_up_override_config_and_include_configurations(
         # Without --include-*, the result is the reference's four fields only.
         again = devenv.up(folder, "--override-config", str(override)).result()
         assert set(again) == {"outcome", "containerId", "remoteUser", "remoteWorkspaceFolder"}
+        # The folder has no config, but devenv knows its workspace: exec, stop and down find it by folder.
+        assert devenv("exec", "--workspace-folder", str(folder), "cat", "/tmp/created").stdout == "created\n"
+        devenv("stop", "--workspace-folder", str(folder))
+        assert devenv.container(again["containerId"]).status.value == "stopped"
+        devenv("down", "--workspace-folder", str(folder))
+        assert devenv.container(again["containerId"]) is None
+        assert str(folder) not in devenv("ls", "--json").stdout
     finally:
         _cleanup(devenv, folder)
 
