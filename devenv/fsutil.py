@@ -58,6 +58,31 @@ class LockTimeout(DevenvError):
     pass
 
 
+def try_hold_lock(path: str) -> int | None:
+    """An exclusive flock on the lock file ``path`` (created if missing), held through the returned
+    descriptor until it is closed or the process ends; None when another process holds it.
+
+    For locks held for a process's life (the network agent's, a starter's): the holder unlinks its lock
+    file before it lets go, so that lock files of what is gone do not pile up. A lock won on such an
+    unlinked file (opened before the unlink) locks nothing anyone else sees: it is dropped and taken again
+    on the file the path names now."""
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return None
+        held = os.fstat(fd)
+        try:
+            named = os.stat(path)
+        except FileNotFoundError:
+            named = None
+        if named is not None and (named.st_dev, named.st_ino) == (held.st_dev, held.st_ino):
+            return fd
+        os.close(fd)
+
+
 @contextlib.contextmanager
 def file_lock(path: Path, *, shared: bool = False, timeout: float | None = 300.0, what: str = "") -> Iterator[None]:
     """Hold an flock on ``path`` (created if missing). ``timeout=None`` waits forever."""

@@ -326,19 +326,16 @@ class _Server:
 
 
 def serve(data_root: str) -> int:
-    import fcntl
+    from devenv.fsutil import try_hold_lock
 
     path = socket_name(data_root)
     os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
     os.chmod(os.path.dirname(path), 0o700)
-    lock = os.open(path.removesuffix(".sock") + ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    lock_path = path.removesuffix(".sock") + ".lock"
     deadline = time.monotonic() + 60
     while True:  # the lock is held for an agent's life (the kernel drops it when the process ends)
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        if try_hold_lock(lock_path) is not None:
             break
-        except BlockingIOError:
-            pass
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC) as probe:
             try:
                 probe.connect(path)
@@ -371,6 +368,8 @@ def serve(data_root: str) -> int:
         except Exception as exc:
             sys.stderr.write(f"network agent: removing the unused bridge failed: {exc}\n")
         server.netlink.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(lock_path)  # (still held: a new agent waiting for it takes a new one)
     return 0
 
 

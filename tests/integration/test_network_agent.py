@@ -60,6 +60,8 @@ def test_an_unused_bridge_stays_for_the_next_container_then_goes(
     # Unused for longer than the linger: the bridge, its addresses and rules go, and the agent exits.
     wait_for(lambda: leftovers(bridge, second.id[:12]) == NOTHING, timeout=15, what="the bridge to go")
     wait_for(lambda: not agent_pids(devenv_root), timeout=15, what="the network agent to exit")
+    lock_file = agent.socket_name(str(devenv_root)).removesuffix(".sock") + ".lock"
+    assert not os.path.exists(lock_file)  # (lock files of agents that are gone do not pile up in /run)
 
 
 def test_a_killed_agent_loses_nothing(rt: EmbeddedRuntime, bb_rootfs: Path, devenv_root: Path, lingering: str) -> None:

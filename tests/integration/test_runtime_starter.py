@@ -182,7 +182,7 @@ def test_without_a_starter_the_cli_does_the_work_and_leaves_a_new_one(
         os.kill(pid, signal.SIGKILL)
 
 
-def test_an_idle_starter_leaves_and_removes_its_socket(
+def test_an_idle_starter_leaves_and_removes_its_socket_and_lock_file(
     cli: Cli, bb_rootfs: Path, devenv_root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("DEVENV_STARTER_LINGER", "1")
@@ -192,6 +192,7 @@ def test_an_idle_starter_leaves_and_removes_its_socket(
     wait_for(lambda: not starter_pids(devenv_root, helpers=True), timeout=15, what="the idle starter's end")
     assert time.monotonic() - started < 10  # (its waiting worker and spare supervisor with it)
     assert not os.path.exists(starter.socket_name(str(devenv_root)))
+    assert not os.path.exists(starter.socket_name(str(devenv_root)).removesuffix(".sock") + ".lock")  # (no pile)
 
 
 def test_no_starter_with_linger_zero(

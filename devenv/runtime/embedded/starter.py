@@ -106,25 +106,32 @@ def main() -> None:  # pragma: no cover - the starter process (python -S -c _BOO
 
 def serve(data_root: str, idle: float) -> int:
     """Serve ``data_root``'s ``container run`` requests until none came for ``idle`` seconds."""
-    import fcntl
+    import contextlib
     import time
+
+    from devenv.fsutil import try_hold_lock
 
     if idle <= 0:
         return 0
     path = socket_name(data_root)
     os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
     os.chmod(os.path.dirname(path), 0o700)
-    lock = os.open(path.removesuffix(".sock") + ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    lock_path = path.removesuffix(".sock") + ".lock"
     deadline = time.monotonic() + 2.0
-    while True:  # held for the starter's life; one that is leaving lets go of it soon
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            break
-        except BlockingIOError:
-            if time.monotonic() > deadline:
-                return 0  # another starter serves this socket
-            time.sleep(0.01)
+    while try_hold_lock(lock_path) is None:  # held for the starter's life; one that is leaving lets go soon
+        if time.monotonic() > deadline:
+            return 0  # another starter serves this socket
+        time.sleep(0.01)
+    try:
+        return _serve_locked(data_root, path, idle)
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(lock_path)  # (still held: a starter waiting for it takes a new one)
+
+
+def _serve_locked(data_root: str, path: str, idle: float) -> int:
     import importlib
+    import time
 
     for name in PRELOAD:
         importlib.import_module(name)
@@ -168,9 +175,6 @@ def serve(data_root: str, idle: float) -> int:
             if news == b"":  # accepted reads EOF before "A" and works alone)
                 time.sleep(0.1)  # (it died without a word: see the log; not in a tight loop)
                 continue
-            if not os.path.isdir(data_root):  # (no starter comes for it again: its lock file goes too)
-                with contextlib.suppress(OSError):
-                    os.unlink(path.removesuffix(".sock") + ".lock")
             return 0  # idle, the root is gone, or our code changed on disk ("S")
 
 
