@@ -93,21 +93,6 @@ def config_file_uri(path: str, located: bool) -> dict[str, Any]:
     return {"$mid": 1, "fsPath": path, "path": path, "scheme": "vscode-fileHost" if located else "file"}
 
 
-def parse_id_labels(items: tuple[str, ...] | list[str]) -> dict[str, str]:
-    """``--id-label name=value`` (several allowed) as a dict, with the reference's format check."""
-    from devenv.errors import UsageError
-
-    labels: dict[str, str] = {}
-    for item in items:
-        name, sep, value = item.partition("=")
-        if not sep or not name or not value:
-            raise UsageError(
-                f"--id-label {item!r}: id-label must match <name>=<value>", remedy="e.g. --id-label project=web"
-            )
-        labels[name] = value
-    return labels
-
-
 def parse_additional_features(text: str) -> dict[str, Any]:
     """``--additional-features``: a JSON (with comments) object like ``"features"``."""
     from devenv.config import jsonc
@@ -143,6 +128,8 @@ def read_configuration(
     folder = options.workspace_folder
     if folder is None and options.container_id is None and not options.id_labels:
         folder = cwd
+    from devenv.workspace.identity import parse_id_labels  # (one parser of --id-label for every command)
+
     provided_labels = parse_id_labels(options.id_labels) if options.id_labels else None
     folder_path = os.path.normpath(os.path.join(cwd, folder)) if folder is not None else None
     loaded: LoadedConfig | None = None
