@@ -12,17 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ImageFixture
 from tests.integration.workspace_helpers import REPO, Devenv, ensure_docker_bridge, lines, write_config
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
-
-
-@pytest.fixture(scope="module")
-def base_image(docker_engine: None, debian_image: ImageFixture) -> str:
-    ensure_docker_bridge()
-    subprocess.run(["docker", "pull", "--quiet", debian_image.ref], check=True, capture_output=True)
-    return debian_image.ref
 
 
 @pytest.fixture(params=["embedded", "docker"])

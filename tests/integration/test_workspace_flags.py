@@ -13,19 +13,11 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ImageFixture
 from tests.integration.workspace_helpers import Devenv, ensure_docker_bridge, write_config
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 SECRET = "s3cr3t-'value'-42"
-
-
-@pytest.fixture(scope="module")
-def base_image(docker_engine: None, debian_image: ImageFixture) -> str:
-    ensure_docker_bridge()
-    subprocess.run(["docker", "pull", "--quiet", debian_image.ref], check=True, capture_output=True)
-    return debian_image.ref
 
 
 @pytest.fixture(params=["embedded", "docker"])

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.test_workspace_reference import base_image, cleanup, reference_cli  # noqa: F401
+from tests.integration.test_workspace_reference import cleanup, reference_cli  # noqa: F401
 from tests.integration.workspace_helpers import Devenv, ensure_docker_bridge, write_config
 
 pytestmark = [pytest.mark.docker, pytest.mark.reference, pytest.mark.slow]
@@ -28,7 +28,7 @@ def _normalised(value: Any, folder: Path) -> Any:
 def test_up_result_configurations_and_secrets_as_the_reference(
     runtime: str,
     reference_cli: str,  # noqa: F811
-    base_image: str,  # noqa: F811
+    base_image: str,
     devenv_root: Path,
     tmp_path: Path,
     cleanup: list[Path],  # noqa: F811

@@ -5,27 +5,17 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import ImageFixture
 from tests.integration.workspace_helpers import Devenv, ensure_docker_bridge, lines, snapshot_tree, write_config
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-
-
-@pytest.fixture(scope="module")
-def base_image(docker_engine: None, debian_image: ImageFixture) -> str:
-    """The Debian fixture image, pulled into the Docker engine from the local registry."""
-    ensure_docker_bridge()
-    subprocess.run(["docker", "pull", "--quiet", debian_image.ref], check=True, capture_output=True)
-    return debian_image.ref
 
 
 @pytest.fixture(params=["embedded", "docker"])

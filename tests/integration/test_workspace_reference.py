@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ImageFixture
 from tests.integration.workspace_helpers import Devenv, ensure_docker_bridge, write_config
 
 pytestmark = [pytest.mark.docker, pytest.mark.reference, pytest.mark.slow]
@@ -43,13 +42,6 @@ def reference_cli() -> str:
         found = shutil.which("devcontainer")
     assert found, "could not install the reference CLI (npm install -g @devcontainers/cli)"
     return found
-
-
-@pytest.fixture(scope="module")
-def base_image(docker_engine: None, debian_image: ImageFixture) -> str:
-    ensure_docker_bridge()
-    subprocess.run(["docker", "pull", "--quiet", debian_image.ref], check=True, capture_output=True)
-    return debian_image.ref
 
 
 def make_workspace(folder: Path, image: str) -> Path:
