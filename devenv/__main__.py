@@ -1,3 +1,3 @@
-from devenv.cli.main import main
+from devenv.cli.main import run
 
-raise SystemExit(main())
+run()

@@ -73,9 +73,9 @@ printf '%s\n' \
   "import sys" \
   "" \
   "sys.path[1:1] = [\"$srcdir\", \"$purelib\"]" \
-  "from devenv.cli.main import main" \
+  "from devenv.cli.main import run" \
   "" \
-  "sys.exit(main())" > "$launcher.tmp"
+  "run()" > "$launcher.tmp"
 chmod 755 "$launcher.tmp"
 mv -f "$launcher.tmp" "$launcher"
 ln -sf "$launcher" /usr/local/bin/devenv

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -114,3 +116,23 @@ def test_version_does_not_import_typer() -> None:
     assert "devenv.cli.main" in imported
     assert "typer" not in imported
     assert "devenv.cli.app" not in imported
+
+
+def test_command_exits_with_its_code_and_its_output_without_finalization(tmp_path: Path) -> None:
+    """`python -m devenv` (and the installed launcher) leave through `os._exit` once the command has
+    returned: what it wrote to a pipe is still there (flushed first), the exit code is the command's, and
+    the interpreter's finalization (atexit handlers) does not run."""
+    boot = (
+        "import atexit, sys; atexit.register(lambda: sys.stderr.write('finalized\\n')); "
+        "sys.argv[0] = 'devenv'; from devenv.cli.main import run; run()"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # (as users run it: buffered)
+    ok = subprocess.run([sys.executable, "-c", boot, "--version"], capture_output=True, text=True, timeout=60, env=env)
+    assert (ok.returncode, ok.stdout, ok.stderr) == (0, f"devenv {__version__}\n", "")
+    missing = str(tmp_path / "missing")
+    bad = subprocess.run(
+        [sys.executable, "-c", boot, "read-configuration", "--workspace-folder", missing],
+        capture_output=True, text=True, timeout=60, env=env,
+    )  # fmt: skip
+    assert bad.returncode != 0
+    assert "error" in bad.stderr and "finalized" not in bad.stderr
