@@ -326,7 +326,7 @@ class DockerRuntime:
                 argv,
                 stdin=stdin,
                 stdout=io.stdout if direct else subprocess.PIPE,
-                stderr=io.stderr if direct else subprocess.PIPE,
+                stderr=io.stderr if direct else (subprocess.STDOUT if io.stderr is io.stdout else subprocess.PIPE),
             )
         except OSError as exc:
             raise ContainerError(f"cannot run the docker CLI: {exc.strerror}") from exc

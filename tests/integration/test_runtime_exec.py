@@ -173,3 +173,16 @@ def test_background_process_does_not_hold_exec_open(rt: EmbeddedRuntime, bb_root
     assert (code, out) == (0, "started\n")
     assert time.monotonic() - started < 10
     wait_for(lambda: True)
+
+
+def test_workspace_stream_gets_lines_in_the_order_written(rt: EmbeddedRuntime, debian: Container) -> None:
+    """How devenv runs hooks and its set-up script: stdout and stderr come as lines, in the order the
+    command wrote them (one pipe for both), partial writes joined, an unterminated last line included."""
+    from devenv.workspace.incontainer import stream
+
+    lines: list[bytes] = []
+    script = "echo out1; echo err1 >&2; printf 'par'; sleep 0.1; printf 'tial\\n'; echo err2 >&2; printf last"
+    code = stream(rt, debian.id, ["/bin/sh", "-c", script], lines.append)
+    assert code == 0
+    assert lines == [b"out1\n", b"err1\n", b"partial\n", b"err2\n", b"last"]
+    assert stream(rt, debian.id, ["/bin/sh", "-c", "exit 3"], lines.append) == 3

@@ -188,6 +188,9 @@ def _run(
         else:
             stdio.append(os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC))
         for sink, default in ((io.stdout, 1), (io.stderr, 2)):
+            if default == 2 and sink is not None and sink is io.stdout:
+                stdio.append(stdio[-1])  # one sink for both: one pipe, the output in the order it was written
+                continue
             r, w = os.pipe2(os.O_CLOEXEC)
             outputs[r] = sink if sink is not None else default
             stdio.append(w)
