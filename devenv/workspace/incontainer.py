@@ -148,10 +148,14 @@ class ContainerMarkers(MarkerStore):
 def marker_snippet(hook: str, value: str) -> str:
     """Shell code that records ``hook`` as done for ``value`` (the marker folder is writable by all users).
 
-    A new file renamed over the old one: the old one may belong to another user (root wrote it), whom the
-    remote user cannot overwrite but can replace in the shared folder."""
+    Written in place when the file is the writer's (or new); else a new file renamed over the old one:
+    the old one may belong to another user (root wrote it), whom the remote user cannot overwrite but can
+    replace in the shared folder. (A write cut short leaves a value that is not ``value``: the hook is
+    then due again, never wrongly taken as done.)"""
     target = f"{MARKER_DIR}/{hook}"
-    return f"printf %s {shlex.quote(value)} > {target}.tmp && mv -f {target}.tmp {target}"
+    text = shlex.quote(value)
+    replace = f"printf %s {text} > {target}.tmp && mv -f {target}.tmp {target}"
+    return f"{{ printf %s {text} > {target}; }} 2>/dev/null || {{ {replace}; }}"
 
 
 def parse_markers(text: str) -> dict[str, str]:
@@ -193,8 +197,10 @@ def system_setup_script(
             "(" + uid_update_script(remote_user, uid_update[0], uid_update[1], protected) + ") | sed 's/^/msg:/'"
         )
     env_lines = " ".join(shlex.quote(f'{k}="{v}"') for k, v in container_env.items())
+    # (Shell built-ins where they do: every program started in the container costs a millisecond or two.)
     parts.append(
         f"""[ -d {SYSTEM_DIR} ] || mkdir -p {SYSTEM_DIR}
+[ -d {MARKER_DIR} ] || mkdir -p -m 0777 {MARKER_DIR}
 if [ ! -f {SYSTEM_DIR}/.patchEtcEnvironmentMarker ]; then
   : > {SYSTEM_DIR}/.patchEtcEnvironmentMarker
   printf '%s\\n' '' {env_lines} >> /etc/environment
@@ -207,10 +213,10 @@ fi"""
     user = shlex.quote(remote_user.split(":", 1)[0])
     parts.append(
         f"""U={user}
-P=$(getent passwd "$U" 2>/dev/null || awk -F: -v u="$U" '$1 == u {{ print; exit }}' /etc/passwd)
-[ -n "$P" ] || P=$(awk -F: -v u="$U" '$3 == u {{ print; exit }}' /etc/passwd)
+P=
+{{ while IFS= read -r l; do case "$l" in "$U":*) P=$l; break;; esac; done < /etc/passwd; }} 2>/dev/null
+[ -n "$P" ] || P=$(getent passwd "$U" 2>/dev/null || awk -F: -v u="$U" '$3 == u {{ print; exit }}' /etc/passwd)
 printf 'passwd:%s\\n' "$P"
-[ -d {MARKER_DIR} ] || {{ mkdir -p {MARKER_DIR} && chmod 0777 {MARKER_DIR}; }}
 for f in {MARKER_DIR}/*; do
   [ -f "$f" ] && {{ v=; read -r v < "$f" || :; printf "marker:%s=%s\\n" "${{f##*/}}" "$v"; }}
 done"""
@@ -222,11 +228,11 @@ done"""
         # The same probe, its result kept in a file too: the hooks that follow are run with it.
         parts.append(
             f"""SH="${{SHELL:-${{P##*:}}}}"; [ -x "$SH" ] || SH=/bin/sh
-PF={PROBE_FILE}; rm -f "$PF"
+PF={PROBE_FILE}; : > "$PF"
 cd / && unset OLDPWD; "$SH" {flag} 'cat /proc/self/environ > {PROBE_FILE}' </dev/null >/dev/null 2>&1
 [ -s "$PF" ] && {{ printf %s {mark}; cat "$PF"; printf %s {mark}; }}
 {then}
-rm -f \"$PF\""""
+: > \"$PF\""""
         )
     elif probe is not None:
         flag, mark = probe
