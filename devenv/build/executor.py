@@ -250,7 +250,11 @@ class Executor:
         return Layer(d.media_type, d.digest, d.size, new.diff_id, new.chain_id, step.history)
 
     def _run_step(self, step: Step, state: StageState) -> Layer | None:
+        import gc
+
         from devenv.build import rootfs
+
+        gc.enable()  # long work (a short-lived command such as `up` may have turned the collector off)
         from devenv.build.copying import copy_entries
         from devenv.snapshots.diff import FileEntry
 

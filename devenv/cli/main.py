@@ -95,6 +95,16 @@ def main(argv: list[str] | None = None) -> int:
     return rv if isinstance(rv, int) else 0
 
 
+# Commands that run without the cyclic garbage collector: they live a fraction of a second, their
+# collections during the imports cost time, and in the processes they fork (a container's supervisor, an
+# exec's child before it enters the container) a collection would copy the pages the parent shares with
+# them. Reference cycles are few and die with the process. A long job inside one of them (a build step, a
+# pull) turns the collector back on; forked daemons turn it on for their own long life.
+_SHORT_LIVED = frozenset(
+    {"up", "exec", "stop", "down", "status", "ls", "read-configuration", "run-user-commands", "set-up"}
+)
+
+
 def run() -> NoReturn:
     """The ``devenv`` command: :func:`main`, then exit without the interpreter's finalization.
 
@@ -103,6 +113,10 @@ def run() -> NoReturn:
     and joins its threads itself. The standard streams are flushed first (a closed pipe is ignored).
     Exceptions take the usual way out.
     """
+    if sys.argv[1:2] and sys.argv[1] in _SHORT_LIVED:
+        import gc
+
+        gc.disable()  # see _SHORT_LIVED
     code = main()
     import contextlib
     import os

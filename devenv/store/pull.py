@@ -195,6 +195,9 @@ def pull(
     opts: PullOptions, *, store: Store | None = None, client: RegistryClient | None = None, reporter: Reporter = NULL
 ) -> Image:
     """Pull ``opts.ref``; returns the stored Image. Raises RegistryError/ImageNotFound/StoreError."""
+    import gc
+
+    gc.enable()  # long work (a short-lived command such as `up` may have turned the collector off)
     store = store or Store()
     ref = parse_reference(opts.ref)
     own_client = client is None
