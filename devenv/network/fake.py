@@ -69,8 +69,7 @@ class FakeNetlink:
         bridge_index: int = 0,
     ) -> None:
         self._call(f"create_veth {host_name} {bridge} {peer.address}")
-        if host_name in self.state:
-            raise NetworkError(f"creating veth {host_name} for the container: File exists")
+        self.state.pop(host_name, None)  # (a leftover of an interrupted attach)
         if bridge not in self.state:
             raise NetworkError(f"bridge {bridge} disappeared while attaching a container")
         self.state[host_name] = FakeLink(host_name, "veth", alias, peer.mtu, bridge, peer=peer)

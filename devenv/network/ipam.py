@@ -31,15 +31,22 @@ class IpamState:
             raise NetworkError("internal error: allocating an address before the subnet is known")
         if container_id in self.allocations:
             return ipaddress.IPv4Address(self.allocations[container_id])
-        hosts = list(self.subnet.hosts())[1:]  # the first is the gateway
-        used = set(self.allocations.values())
+        # The host addresses but the first (the gateway), as integers: [low, high].
+        net = int(self.subnet.network_address)
+        if self.subnet.prefixlen >= 31:
+            low, high = net + 1, int(self.subnet.broadcast_address)
+        else:
+            low, high = net + 2, int(self.subnet.broadcast_address) - 1
+        count = max(high - low + 1, 0)
+        used = {int(ipaddress.IPv4Address(a)) for a in self.allocations.values()}
         start = 0
-        if self.last is not None and ipaddress.IPv4Address(self.last) in self.subnet:
-            last = ipaddress.IPv4Address(self.last)
-            start = next((i + 1 for i, h in enumerate(hosts) if h == last), 0)
-        for offset in range(len(hosts)):
-            candidate = hosts[(start + offset) % len(hosts)]
-            if str(candidate) not in used:
+        if self.last is not None:
+            last = int(ipaddress.IPv4Address(self.last))
+            if low <= last <= high:
+                start = last - low + 1
+        for offset in range(count):
+            candidate = ipaddress.IPv4Address(low + (start + offset) % count)
+            if int(candidate) not in used:
                 self.allocations[container_id] = str(candidate)
                 self.last = str(candidate)
                 return candidate

@@ -1,8 +1,8 @@
-"""The netlink operations devenv needs, behind a narrow interface; pyroute2 does the real work.
+"""The netlink operations devenv needs, behind a narrow interface.
 
 :class:`Netlink` is the contract (:class:`devenv.network.fake.FakeNetlink` implements it in memory for
-unit tests); :class:`PyrouteNetlink` talks to the kernel. pyroute2 is untyped and heavy to import, so
-it is imported lazily here and nowhere else, and its ``NetlinkError`` becomes :class:`NetworkError`.
+unit tests); :class:`KernelNetlink` talks to the kernel through :mod:`devenv.network.rtnl`, whose
+refusals (``NetlinkFailure``) become :class:`NetworkError`.
 """
 
 from __future__ import annotations
@@ -13,10 +13,13 @@ import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from devenv.errors import NetworkError
 from devenv.network import nsutil
+
+if TYPE_CHECKING:
+    from devenv.network.rtnl import Attr, Link, Rtnl
 
 
 @dataclass(frozen=True)
@@ -61,7 +64,8 @@ class Netlink(Protocol):
     ) -> None:
         """Create a veth pair: ``host_name`` enslaved to ``bridge`` (whose ifindex, when known, is
         ``bridge_index``) and up; the peer inside ``netns_fd`` named and configured as ``peer`` (address,
-        up, default route via the gateway; lo up too)."""
+        up, default route via the gateway; lo up too). A link of ``host_name`` left by an interrupted attach
+        is replaced."""
         ...
 
     def delete_link(self, name: str) -> bool:
@@ -92,13 +96,13 @@ def _translate(exc: Exception, what: str) -> NetworkError:
     return NetworkError(f"{what}: {reason}", remedy=remedy)
 
 
-class PyrouteNetlink:
-    """The kernel, through pyroute2's rtnetlink messages (:mod:`devenv.network.rtnl`)."""
+class KernelNetlink:
+    """The kernel, through rtnetlink messages (:mod:`devenv.network.rtnl`)."""
 
     def __init__(self) -> None:
-        self._rtnl: Any = None
+        self._rtnl: Rtnl | None = None
 
-    def _ip(self) -> Any:
+    def _ip(self) -> Rtnl:
         if self._rtnl is None:
             from devenv.network.rtnl import Rtnl
 
@@ -120,18 +124,8 @@ class PyrouteNetlink:
             raise _translate(exc, what) from None
 
     @staticmethod
-    def _info(msg: Any) -> LinkInfo:
-        linkinfo = msg.get_attr("IFLA_LINKINFO")
-        kind = linkinfo.get_attr("IFLA_INFO_KIND") if linkinfo is not None else None
-        return LinkInfo(
-            name=str(msg.get_attr("IFLA_IFNAME")),
-            index=int(msg["index"]),
-            kind=str(kind or ""),
-            alias=str(msg.get_attr("IFLA_IFALIAS") or ""),
-            mtu=int(msg.get_attr("IFLA_MTU") or 0),
-            up=bool(int(msg["flags"]) & 1),
-            master=int(msg.get_attr("IFLA_MASTER") or 0),
-        )
+    def _info(link: Link) -> LinkInfo:
+        return LinkInfo(link.name, link.index, link.kind, link.alias, link.mtu, bool(link.flags & 1), link.master)
 
     def links(self) -> list[LinkInfo]:
         with self._errors("listing network links"):
@@ -149,16 +143,21 @@ class PyrouteNetlink:
         return info.index
 
     def create_bridge(self, name: str, *, address: str, alias: str, mtu: int) -> None:
+        from devenv.network.rtnl import IFLA_IFALIAS, IFLA_IFNAME, IFLA_INFO_KIND, IFLA_LINKINFO, IFLA_MTU
+
         ip = self._ip()
         iface = ipaddress.IPv4Interface(address)
         with self._errors(f"creating bridge {name}"):
-            ip.new_link(
-                [("IFLA_IFNAME", name), ("IFLA_MTU", mtu), ("IFLA_LINKINFO", {"attrs": [("IFLA_INFO_KIND", "bridge")]})]
-            )
+            kind: list[Attr] = [(IFLA_INFO_KIND, "bridge")]
+            ip.request(ip.new_link([(IFLA_IFNAME, name), (IFLA_MTU, mtu), (IFLA_LINKINFO, kind)]))
             idx = self._index(name)
-            ip.set_link(idx, [("IFLA_IFALIAS", alias)])
-            ip.add_addr(idx, str(iface.ip), iface.network.prefixlen)
-            ip.set_link(idx, [], up=True)
+            ip.batch(
+                [
+                    ip.set_link(idx, [(IFLA_IFALIAS, alias)]),
+                    ip.add_addr(idx, str(iface.ip), iface.network.prefixlen),
+                    ip.set_link(idx, [], up=True),
+                ]
+            )
 
     def create_veth(
         self,
@@ -170,49 +169,70 @@ class PyrouteNetlink:
         peer: ContainerInterface,
         bridge_index: int = 0,
     ) -> None:
+        """(A link left with ``host_name`` by an interrupted attach is replaced.)"""
+        from devenv.network import rtnl
+        from devenv.network.rtnl import NetlinkFailure
+
         ip = self._ip()
         with self._errors(f"creating veth {host_name} for the container"):
             br = bridge_index or self._index(bridge)
-            peer_attrs = [("IFLA_IFNAME", peer.ifname), ("IFLA_NET_NS_FD", netns_fd), ("IFLA_MTU", peer.mtu)]
-            peer_msg = {"attrs": peer_attrs}  # (not up at creation: the kernel refuses that, ENOTCONN)
-            info = [("IFLA_INFO_KIND", "veth"), ("IFLA_INFO_DATA", {"attrs": [("VETH_INFO_PEER", peer_msg)]})]
-            ip.new_link(
+            peer_msg = rtnl.ifinfo() + rtnl.encode_attrs(
+                [(rtnl.IFLA_IFNAME, peer.ifname), (rtnl.IFLA_NET_NS_FD, netns_fd), (rtnl.IFLA_MTU, peer.mtu)]
+            )  # (not up at creation: the kernel refuses that, ENOTCONN)
+            info: list[Attr] = [
+                (rtnl.IFLA_INFO_KIND, "veth"),
+                (rtnl.IFLA_INFO_DATA, [(rtnl.VETH_INFO_PEER, peer_msg)]),
+            ]
+            create = ip.new_link(
                 [
-                    ("IFLA_IFNAME", host_name),
-                    ("IFLA_MTU", peer.mtu),
-                    ("IFLA_MASTER", br),
-                    ("IFLA_LINKINFO", {"attrs": info}),
+                    (rtnl.IFLA_IFNAME, host_name),
+                    (rtnl.IFLA_MTU, peer.mtu),
+                    (rtnl.IFLA_MASTER, br),
+                    (rtnl.IFLA_LINKINFO, info),
                 ],
                 up=True,
+                echo=True,  # (the new link's message names its peer's index: no lookup inside)
             )
-            ip.set_link(0, [("IFLA_IFNAME", host_name), ("IFLA_IFALIAS", alias)])  # (an alias is not taken at creation)
-        self._configure_peer(netns_fd, peer)
+            name_alias = ip.set_link(0, [(rtnl.IFLA_IFNAME, host_name), (rtnl.IFLA_IFALIAS, alias)])
+            try:  # (one send: an alias is not taken at creation)
+                answers = ip.batch([create, name_alias])
+            except NetlinkFailure as exc:
+                if exc.errno != errno.EEXIST or not ip.del_link(host_name):
+                    raise
+                answers = ip.batch([create, name_alias])  # (a leftover of an interrupted attach is gone)
+        peer_index = next((link.peer_index for link in map(rtnl.Link, answers[0]) if link.peer_index), 0)
+        self._configure_peer(netns_fd, peer, peer_index)
 
-    def _configure_peer(self, netns_fd: int, peer: ContainerInterface) -> None:
-        """Address, up and default route of the container's end, through a socket of its namespace (its
-        ``lo`` is up already if its runtime did that; it is set up here too, as ``ip`` would leave it)."""
-        from devenv.network.rtnl import Rtnl
+    def _configure_peer(self, netns_fd: int, peer: ContainerInterface, index: int) -> None:
+        """Address, up and default route of the container's end (``index``: its ifindex there, 0 when
+        not known), through a socket of its namespace, in one send (its ``lo`` is up already if its
+        runtime did that; it is set up here too, as ``ip`` would leave it)."""
+        from devenv.network.rtnl import IFLA_IFNAME, Rtnl
 
         iface = ipaddress.IPv4Interface(peer.address)
         sock = nsutil.socket_in_netns(netns_fd, socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, 0)
         inside = Rtnl(sock)
         try:
             with self._errors(f"configuring {peer.ifname} inside the container"):
-                inside.set_link(0, [("IFLA_IFNAME", "lo")], up=True)
-                eth = inside.get_link(peer.ifname)
-                if eth is None:
-                    raise NetworkError(f"{peer.ifname} did not appear inside the container's namespace")
-                idx = int(eth["index"])
-                if not int(eth["flags"]) & 1:
-                    inside.set_link(idx, [], up=True)
-                inside.add_addr(idx, str(iface.ip), iface.network.prefixlen)
-                inside.add_default_route(peer.gateway, idx)
+                if not index:  # (a kernel that does not echo a new link: before 6.1)
+                    eth = inside.get_link(peer.ifname)
+                    if eth is None:
+                        raise NetworkError(f"{peer.ifname} did not appear inside the container's namespace")
+                    index = eth.index
+                inside.batch(
+                    [
+                        inside.set_link(0, [(IFLA_IFNAME, "lo")], up=True),
+                        inside.set_link(index, [], up=True),
+                        inside.add_addr(index, str(iface.ip), iface.network.prefixlen),
+                        inside.add_default_route(peer.gateway, index),
+                    ]
+                )
         finally:
             inside.close()
 
     def delete_link(self, name: str) -> bool:
         with self._errors(f"deleting link {name}"):
-            return bool(self._ip().del_link(name))
+            return self._ip().del_link(name)
 
     def addresses(self, name: str | None = None) -> list[str]:
         ip = self._ip()
@@ -223,20 +243,15 @@ class PyrouteNetlink:
                 if info is None:
                     return []
                 index = info.index
-            return [
-                f"{m.get_attr('IFA_ADDRESS')}/{m['prefixlen']}"
-                for m in ip.dump_addrs()
-                if index is None or int(m["index"]) == index
-            ]
+            return [f"{m.address}/{m.prefixlen}" for m in ip.dump_addrs() if index is None or m.index == index]
 
     def routed_networks(self) -> list[ipaddress.IPv4Network]:
         ip = self._ip()
         nets: list[ipaddress.IPv4Network] = []
         with self._errors("listing routes"):
             for route in ip.dump_routes(table=0):
-                dst = route.get_attr("RTA_DST")
-                if dst is not None and route["dst_len"] > 0:
-                    nets.append(ipaddress.IPv4Network(f"{dst}/{route['dst_len']}", strict=False))
+                if route.dst and route.dst_len > 0:
+                    nets.append(ipaddress.IPv4Network(f"{route.dst}/{route.dst_len}", strict=False))
         nets.extend(ipaddress.IPv4Interface(a).network for a in self.addresses())
         return nets
 
@@ -244,8 +259,11 @@ class PyrouteNetlink:
         ip = self._ip()
         with self._errors("reading the default route"):
             for route in ip.dump_routes(table=254):
-                if route["dst_len"] == 0 and route.get_attr("RTA_OIF"):
-                    link = ip.get_link(index=int(route.get_attr("RTA_OIF")))
+                if route.dst_len == 0 and route.oif:
+                    link = ip.get_link(index=route.oif)
                     if link is not None:
-                        return int(link.get_attr("IFLA_MTU") or 1500)
+                        return link.mtu or 1500
         return 1500
+
+
+PyrouteNetlink = KernelNetlink  # (its former name)
