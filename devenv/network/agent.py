@@ -45,6 +45,7 @@ SO_PEERCRED = 17
 SOCKET_DIR = "/run/devenv-network"
 CONNECT_TIMEOUT = 15.0  # seconds to wait for a starting agent's socket
 REQUEST_TIMEOUT = 120.0  # the first attach of a cold agent imports everything, may create a bridge
+TITLE_ROOM = 256  # = devenv.network.forwarder.TITLE_ROOM (not imported: the client half stays small)
 
 
 class AgentError(Exception):
@@ -163,6 +164,9 @@ def _spawn(data_root: str, sys_path: list[str] | None) -> None:
     os.makedirs(log_dir, exist_ok=True)
     log = os.open(os.path.join(log_dir, "agent.log"), os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
     argv = [sys.executable, "-m", "devenv.network.agent", data_root]
+    # The forwarders it forks overwrite their copy of its command line with their title: room for it.
+    room = TITLE_ROOM - sum(len(os.fsencode(arg)) + 1 for arg in argv) - 1
+    argv.append(" " * max(room, 1))
     pid = os.fork()
     if pid == 0:  # pragma: no cover - runs in the child
         try:
@@ -243,6 +247,7 @@ class _Server:
                 msg.get("mode") or "bridge",
                 tuple(PortMapping(**p) for p in msg.get("ports") or ()),
                 policy=PortsPolicy(attrs, other, bool(policy.get("auto_forward"))),
+                fork_forwarder=True,
                 network=net,
             )
             return {"ok": True, "ip": att.ip, "resolv_conf": att.resolv_conf, "ports": [asdict(p) for p in att.ports]}
@@ -355,6 +360,9 @@ def serve(data_root: str) -> int:
     import signal
 
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))  # (stop now: tidy up as when idle)
+    from devenv.network import forwarder
+
+    signal.signal(signal.SIGCHLD, lambda signum, frame: forwarder.reap())  # (the forwarders it forked)
     server = _Server(data_root, listener)
     try:
         server.serve()
@@ -375,6 +383,8 @@ def serve(data_root: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
+    if args[1:] and not args[1].strip():
+        args = args[:1]  # (room for the titles of the forwarders it forks: see _spawn)
     if len(args) != 1:
         sys.stderr.write("usage: python -m devenv.network.agent DATA_ROOT\n")
         return 2

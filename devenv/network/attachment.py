@@ -197,7 +197,6 @@ class Network:
                 firewall.enable_ip_forwarding(self.ip_forward)
                 address = st.allocate(container_id)
                 iface = ipaddress.IPv4Interface(f"{address}/{gateway.network.prefixlen}")
-                self.netlink.delete_link(veth)  # a leftover of an interrupted attach
                 # (the veth gets the bridge's MTU, which is the default route's when the bridge was made)
                 mtu = self._bridge_mtu or self.netlink.default_mtu()
                 peer = ContainerInterface(CONTAINER_IFNAME, str(iface), str(gateway.ip), mtu)
@@ -251,10 +250,12 @@ def attach(
     *,
     policy: PortsPolicy | None = None,
     spawn_forwarder: bool = True,
+    fork_forwarder: bool = False,
     reporter: Reporter = NULL,
     network: Network | None = None,
 ) -> Attachment:
-    """See :mod:`devenv.network`."""
+    """See :mod:`devenv.network`. ``fork_forwarder``: the forwarder is a fork of this process when it
+    allows it (:func:`forwarder.spawn`; the network agent); the caller reaps it (:func:`forwarder.reap`)."""
     state.check_id(container_id)
     if state.load(container_id) is not None:
         detach(container_id, network=network, keep_bridge=True)  # attached again right below
@@ -306,14 +307,17 @@ def attach(
         if spawn_forwarder:
             bound = hostports.bind_all(ports)
         att = replace(att, ports=tuple(m for _, m in bound) if spawn_forwarder else ports)
-        state.save(att)
+        serve = spawn_forwarder and bool(bound or policy.auto_forward or plan.proxy_upstreams)
+        fork = serve and fork_forwarder and forwarder.can_fork()
+        if not fork:
+            state.save(att)  # (a forwarder in a new interpreter reads it)
         if spawn_forwarder:
             state.save_ports(container_id, _initial_ports(att))
-        if spawn_forwarder and (bound or policy.auto_forward or plan.proxy_upstreams):
+        if serve:
             if plan.proxy_upstreams:
                 dns_socks = dns.DnsProxy.bind(netns_fd)
             pidfd = nsutil.pidfd_open(netns) if isinstance(netns, int) else None
-            pid, started = forwarder.spawn(att, netns_fd, bound, dns_socks, pidfd)
+            pid, started = forwarder.spawn(att, netns_fd, bound, dns_socks, pidfd, fork=fork)
             att = replace(att, forwarder_pid=pid, forwarder_start=started)
             state.save(att)
         for mapping in att.ports:

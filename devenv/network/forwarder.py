@@ -271,11 +271,20 @@ def spawn(
     listeners: list[tuple[socket.socket, PortMapping]],
     dns_sockets: tuple[socket.socket, socket.socket] | None,
     pidfd: int | None,
+    *,
+    fork: bool = False,
 ) -> tuple[int, int | None]:
-    """Start the forwarder process for ``att`` (detached: its own session, not our child); returns its pid
-    and start time at once. The listeners are bound already (connections wait in their backlog), so the
-    caller need not wait while the new interpreter starts; a forwarder that fails to start says why in
-    its log (``devenv ports`` then says it is not running)."""
+    """Start the forwarder process for ``att`` (detached: its own session); returns its pid and start time
+    at once. The listeners are bound already (connections wait in their backlog), so the caller need not
+    wait while it starts; a forwarder that fails to start says why in its log (``devenv ports`` then says
+    it is not running).
+
+    ``fork``: a fork of the calling process serves the ports (no new interpreter: nothing to import, it
+    serves at once), when that process allows it (:func:`can_fork`: the network agent does), else a new
+    interpreter. The fork is the caller's child: it reaps it (:func:`reap`). ``att`` need not be saved
+    before a fork; a new interpreter reads it from the record."""
+    if fork and can_fork():
+        return _fork(att, netns_fd, listeners, dns_sockets, pidfd)
     argv = [sys.executable, "-m", "devenv.network.forwarder", att.container_id, "--netns-fd", str(netns_fd)]
     fds = [netns_fd]
     for index, (sock, _) in enumerate(listeners):
@@ -287,9 +296,7 @@ def spawn(
     if pidfd is not None:
         argv += ["--pidfd", str(pidfd)]
         fds.append(pidfd)
-    log = state.log_path(att.container_id)
-    log.parent.mkdir(parents=True, exist_ok=True)
-    log_fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    log_fd = _open_log(att.container_id)
     pid_r, pid_w = os.pipe2(os.O_CLOEXEC)
     child = os.fork()
     if child == 0:  # pragma: no cover - runs in the child
@@ -321,6 +328,138 @@ def spawn(
     return pid, start_time(pid)
 
 
+# -- forwarders forked from the network agent ---------------------------------------------------------------
+
+_forked: set[int] = set()  # this process's forwarder children, not reaped yet
+
+
+def title(container_id: str) -> str:
+    """A forwarder's command line: what ``ps`` shows, and what finds the forwarder of a container."""
+    return f"{sys.executable} -m devenv.network.forwarder {container_id}"
+
+
+def _title_room() -> int:
+    """Bytes of this process's command line (its argv area, which a forked forwarder overwrites)."""
+    try:
+        with open("/proc/self/stat", encoding="ascii") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return int(fields[46]) - int(fields[45])  # arg_end - arg_start (fields 49 and 48)
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def can_fork() -> bool:
+    """Whether a fork of this process may serve a container's ports: it has a single thread (a fork of
+    a threaded process may inherit a lock held by a thread that does not exist in the child) and room
+    in its command line for the forwarder's title (the network agent is started with it)."""
+    import threading
+
+    return threading.active_count() == 1 and _title_room() >= len(title("x" * 128)) + 1
+
+
+def _open_log(container_id: str) -> int:
+    log = state.log_path(container_id)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    return os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+
+
+def _fork(
+    att: Attachment,
+    netns_fd: int,
+    listeners: list[tuple[socket.socket, PortMapping]],
+    dns_sockets: tuple[socket.socket, socket.socket] | None,
+    pidfd: int | None,
+) -> tuple[int, int | None]:
+    log_fd = _open_log(att.container_id)
+    try:
+        keep = {netns_fd, log_fd, *(s.fileno() for s, _ in listeners), *(s.fileno() for s in dns_sockets or ())}
+        if pidfd is not None:
+            keep.add(pidfd)
+        child = os.fork()
+        if child == 0:  # pragma: no cover - runs in the child (tests see it serve)
+            code = 1
+            try:
+                _become_forwarder(att.container_id, keep, log_fd)
+                code = _serve_forked(att, netns_fd, listeners, dns_sockets, pidfd)
+            except BaseException:
+                import traceback
+
+                traceback.print_exc()
+            finally:
+                with contextlib.suppress(BaseException):
+                    sys.stderr.flush()
+                os._exit(code)
+    finally:
+        os.close(log_fd)
+    _forked.add(child)
+    return child, start_time(child)
+
+
+def _become_forwarder(container_id: str, keep: set[int], log_fd: int) -> None:  # pragma: no cover - child
+    """In a fork: its own session, the caller's descriptors gone (its connections, sockets, locks), stdio
+    to /dev/null and the log, the forwarder's title."""
+    import gc
+
+    gc.freeze()  # (the parent's objects stay shared: the collector never touches them)
+    os.setsid()
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD):
+        signal.signal(signum, signal.SIG_DFL)
+    null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+    os.dup2(null, 0)
+    os.dup2(null, 1)
+    os.dup2(log_fd, 2)
+    # The caller's other descriptors become /dev/null rather than closed: objects of the caller that
+    # still name them (which this process never uses) can then never close a descriptor of ours.
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd > 2 and fd not in keep and fd != null:
+            with contextlib.suppress(OSError):
+                os.dup2(null, fd, inheritable=False)
+    _set_title(title(container_id))
+
+
+def _set_title(text: str) -> None:  # pragma: no cover - runs in a forked forwarder
+    """Overwrite this process's command line (``/proc/PID/cmdline``) with ``text``, NUL-padded."""
+    with contextlib.suppress(OSError), open("/proc/self/comm", "w") as f:
+        f.write("devenv-forward")
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        with open("/proc/self/stat", encoding="ascii") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        begin, end = int(fields[45]), int(fields[46])
+        data = text.encode().replace(b" ", b"\0")[: end - begin - 1]
+        with open("/proc/self/mem", "r+b", buffering=0) as mem:
+            mem.seek(begin)
+            mem.write(data + b"\0" * (end - begin - len(data)))
+
+
+def _serve_forked(
+    att: Attachment,
+    netns_fd: int,
+    listeners: list[tuple[socket.socket, PortMapping]],
+    dns_sockets: tuple[socket.socket, socket.socket] | None,
+    pidfd: int | None,
+) -> int:  # pragma: no cover - runs in a forked forwarder
+    from devenv.network import settings
+
+    fwd = Forwarder(att, netns_fd, listeners, dns_sockets=dns_sockets, interval=settings.load().autoforward_interval)
+    wake_r, wake_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+    signal.signal(signal.SIGTERM, lambda *_: os.write(wake_w, b"x"))
+    signal.signal(signal.SIGINT, lambda *_: os.write(wake_w, b"x"))
+    fwd.run(pidfd, att.netns, wake_r)
+    return 0
+
+
+def reap() -> None:
+    """Collect the forwarders this process forked that have exited (a SIGCHLD handler calls it)."""
+    for pid in list(_forked):
+        try:
+            done, _ = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            done = pid
+        if done:
+            _forked.discard(pid)
+
+
 def start_time(pid: int) -> int | None:
     try:
         with open(f"/proc/{pid}/stat", encoding="ascii") as f:
@@ -346,6 +485,7 @@ def stop(pid: int, started: int | None, timeout: float = 5.0) -> None:
             select.select([pidfd], [], [], timeout)
         with contextlib.suppress(ChildProcessError, OSError):
             os.waitpid(pid, os.WNOHANG)
+        _forked.discard(pid)
     finally:
         os.close(pidfd)
 

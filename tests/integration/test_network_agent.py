@@ -23,7 +23,7 @@ NOTHING = {"links": [], "addresses": [], "rules": [], "nft": [], "forwarders": [
 
 
 def agent_pids(root: Path) -> list[int]:
-    out = subprocess.run(["pgrep", "-f", f"devenv.network.agent {root}$"], capture_output=True, text=True).stdout
+    out = subprocess.run(["pgrep", "-f", f"devenv.network.agent {root} *$"], capture_output=True, text=True).stdout
     return [int(p) for p in out.split()]
 
 
