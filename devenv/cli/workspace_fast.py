@@ -190,8 +190,15 @@ def fast_up(argv: list[str]) -> int | None:
                 _run_post_attach(ready, reporter)
             print_result(up_result(ready.container_id, ready.remote_user, ready.remote_workspace_folder))
             return 0
+        import sys
+
         from devenv import api
         from devenv.workspace.up import UpOptions
+
+        if sys.argv[1:2] == ["up"]:  # this process is the command: it exits once the workspace is up
+            from devenv.runtime.embedded import spawn
+
+            spawn.caller_exits_soon = True  # (a supervisor it starts is forked once, not twice)
 
         result = api.up(UpOptions(**opts), reporter)  # type: ignore[arg-type]
     except DevenvError as exc:

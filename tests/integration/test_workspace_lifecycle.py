@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -204,6 +205,24 @@ def test_update_remote_user_uid(devenv: Devenv, tmp_path: Path, workspaces: list
     for name, entry in before.items():
         assert after[name] == entry, f"{name} changed"
     assert folder.stat().st_uid == 4242
+
+
+def test_update_remote_user_uid_when_the_container_runs_as_that_user(
+    devenv: Devenv, tmp_path: Path, workspaces: list[Path], base_image: str
+) -> None:
+    """containerUser is the remote user: its pid 1 ran with the old UID, so `up` restarts the container
+    (the stop waits for a supervisor that `up` itself started) and pid 1 then has the new UID too."""
+    folder = new_folder(tmp_path, workspaces, "uid-pid1")
+    (folder / ".devcontainer").mkdir()
+    (folder / ".devcontainer/Dockerfile").write_text(
+        f"FROM {base_image}\nRUN groupadd -g 1000 dev && useradd -m -u 1000 -g 1000 -s /bin/bash dev\n"
+    )
+    write_config(folder, {"build": {"dockerfile": "Dockerfile"}, "containerUser": "dev", "remoteUser": "dev"})
+    os.chown(folder, 4242, 4343)
+    started = time.monotonic()
+    assert devenv.up(folder).result()["remoteUser"] == "dev"
+    assert time.monotonic() - started < 20  # (not a stop timed out waiting)
+    assert devenv.sh(folder, "id -u; stat -c %u /proc/1").split() == ["4242", "4242"]
 
 
 def test_update_remote_user_uid_false_keeps_the_image_uid(

@@ -47,6 +47,8 @@ if TYPE_CHECKING:
 CONFIG = 22  # frame: caller -> supervisor, the RunConfig (JSON); see .stream for the others
 EARLY = 23  # frame: caller -> a spare supervisor, {"early", "env", "umask"} (JSON)
 _spare: socket.socket | None = None  # the control socket of a supervisor forked ahead (fork_spare)
+# Set by a command that exits right after its work (the CLI's ``up``): every spawn is then short-lived.
+caller_exits_soon = False
 FORK_RSS_LIMIT_KIB = 40 * 1024
 _BOOT = "import sys; sys.path.insert(0, sys.argv[1]); from devenv.runtime.embedded.supervisor import main_from_exec; main_from_exec()"  # noqa: E501
 
@@ -87,6 +89,7 @@ def spawn(early: Early, mode: str = "auto", *, short_lived: bool = False) -> soc
     ``short_lived``: the caller exits soon (the CLI): the supervisor may be its child (forked once, not
     twice), reparented when the caller exits; else it is a grandchild, never the caller's zombie.
     """
+    short_lived = short_lived or caller_exits_soon
     if mode == "auto":
         threading = sys.modules.get("threading")  # not imported: certainly single-threaded
         single = threading is None or threading.active_count() == 1
