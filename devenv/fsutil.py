@@ -12,7 +12,6 @@ import errno
 import fcntl
 import json
 import os
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +25,8 @@ def atomic_write_bytes(path: Path, data: bytes, mode: int = 0o644, *, sync: bool
     use). Still atomic for other processes; after a power loss the file may be the old one, the new one
     or empty (readers of such state treat an empty file as missing)."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    import tempfile  # (here: with shutil and random, milliseconds of start-up for the short commands)
+
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:

@@ -113,10 +113,10 @@ def devcontainer_id(labels: Mapping[str, str]) -> str:
     ``{"devcontainer.local_folder": <workspace folder>, "devcontainer.config_file": <config path>}``.
     Digits are ``0-9a-v`` (JavaScript ``BigInt.toString(32)``), left-padded with ``0`` to 52.
     """
-    import hashlib
+    from devenv.sha import sha256
 
     text = json.dumps({k: labels[k] for k in sorted(labels)}, separators=(",", ":"), ensure_ascii=False)
-    number = int.from_bytes(hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest(), "big")
+    number = int.from_bytes(sha256(text.encode("utf-8", "surrogatepass")).digest(), "big")
     digits = "0123456789abcdefghijklmnopqrstuv"
     out = []
     while number:

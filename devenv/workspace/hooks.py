@@ -12,13 +12,15 @@ Running a command is delegated to a :data:`CommandRunner` (the container's exec,
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from devenv.errors import LifecycleCommandFailed
 from devenv.events import NULL, Reporter
+
+if TYPE_CHECKING:
+    import threading
 
 CommandEntry = str | Sequence[str]
 LifecycleCommand = str | Sequence[str] | Mapping[str, CommandEntry]
@@ -120,6 +122,8 @@ def run_hook_command(
     if is_empty(command):
         return
     origin = _origin_text(entry.origin)
+    import threading  # (here: only hooks need it)
+
     lock = threading.Lock()
     reporter.event("hook.start", hook=hook, origin=entry.origin, message=f"Running the {hook} from {origin}...")
     try:

@@ -44,10 +44,7 @@ def workspace_key(labels: Mapping[str, str]) -> str:
     """
     import json
 
-    try:  # (the builtin module: hashlib would load OpenSSL, milliseconds on exec's path)
-        from _sha256 import sha256  # type: ignore[import-not-found]
-    except ImportError:  # pragma: no cover - other Python builds
-        from hashlib import sha256
+    from devenv.sha import sha256
 
     text = json.dumps({k: labels[k] for k in sorted(labels)}, separators=(",", ":"), ensure_ascii=False)
     number = int.from_bytes(sha256(text.encode("utf-8", "surrogatepass")).digest(), "big")

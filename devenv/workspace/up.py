@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Mapping
@@ -20,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from devenv.errors import ContainerNotFound, UsageError, WorkspaceError
 from devenv.events import NULL, Reporter
 from devenv.runtime.base import Container, ContainerStatus, Runtime
+from devenv.sha import sha256
 from devenv.workspace import identity, state
 from devenv.workspace.hooks import CREATE_HOOKS, to_json
 from devenv.workspace.identity import CONFIG_LABEL, IMAGE_ENTRIES_LABEL, METADATA_LABEL
@@ -111,12 +111,12 @@ def config_digests(loaded: LoadedConfig) -> dict[str, str]:
     for key in CONTAINER_PROPERTIES:
         if key in loaded.data:
             text = json.dumps(loaded.data[key], sort_keys=True, separators=(",", ":"))
-            out[key] = hashlib.sha256(text.encode()).hexdigest()[:12]
+            out[key] = sha256(text.encode()).hexdigest()[:12]
     build = loaded.config.build
     if build is not None and build.dockerfile:
         try:
             with open(loaded.config_folder / build.dockerfile, "rb") as f:
-                out["Dockerfile"] = hashlib.sha256(f.read()).hexdigest()[:12]
+                out["Dockerfile"] = sha256(f.read()).hexdigest()[:12]
         except OSError:
             pass
     return out
@@ -132,7 +132,7 @@ def image_inputs(loaded: LoadedConfig, additional: Mapping[str, Any] | None) -> 
     refs = [*(loaded.data.get("features") or {}), *(additional or {})]
     if loaded.config.build is not None or any(not str(ref).startswith(("./", "../")) for ref in refs):
         return ""
-    h = hashlib.sha256()
+    h = sha256()
     for key in IMAGE_PROPERTIES:
         h.update(json.dumps([key, loaded.data.get(key)], sort_keys=True).encode())
     h.update(json.dumps(additional or {}, sort_keys=True).encode())
