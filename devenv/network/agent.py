@@ -18,9 +18,11 @@ Protocol: a Unix socket named after the data root, in a directory only root can 
 (``/run/devenv-network/<hash>.sock``: not an abstract socket, which any process sharing the host's network
 namespace could reach — a ``--network host`` container among them); the peer's uid is checked too. One
 JSON request per connection, one JSON answer. ``{"op": "attach", "id", "pid", "mode", "ports",
-"policy", "env"}`` (or ``"netns"``, a path, instead of ``"pid"``) answers ``{"ok": true, "ip",
-"resolv_conf", "ports"}``; ``{"op": "detach", "id", "env"}`` answers ``{"ok": true}``; failures
-``{"ok": false, "error"}``. ``env``: the caller's ``DEVENV_*`` variables (settings come from them).
+"policy", "env"}`` (or ``"netns"``, a path, instead of ``"pid"``, and then ``"watch"``: the pid of the
+process whose end ends the container's port forwarder, its supervisor when its init does not exist yet)
+answers ``{"ok": true, "ip", "resolv_conf", "ports"}``; ``{"op": "detach", "id", "env"}`` answers
+``{"ok": true}``; failures ``{"ok": false, "error"}``. ``env``: the caller's ``DEVENV_*`` variables
+(settings come from them).
 
 The client half (:func:`call`; :func:`send` and :func:`answer` to overlap a request with other work)
 imports only the standard library: the supervisor uses it.
@@ -248,6 +250,7 @@ class _Server:
                 tuple(PortMapping(**p) for p in msg.get("ports") or ()),
                 policy=PortsPolicy(attrs, other, bool(policy.get("auto_forward"))),
                 fork_forwarder=True,
+                watch_pid=int(msg["watch"]) if msg.get("watch") else None,
                 network=net,
             )
             return {"ok": True, "ip": att.ip, "resolv_conf": att.resolv_conf, "ports": [asdict(p) for p in att.ports]}

@@ -251,11 +251,14 @@ def attach(
     policy: PortsPolicy | None = None,
     spawn_forwarder: bool = True,
     fork_forwarder: bool = False,
+    watch_pid: int | None = None,
     reporter: Reporter = NULL,
     network: Network | None = None,
 ) -> Attachment:
     """See :mod:`devenv.network`. ``fork_forwarder``: the forwarder is a fork of this process when it
-    allows it (:func:`forwarder.spawn`; the network agent); the caller reaps it (:func:`forwarder.reap`)."""
+    allows it (:func:`forwarder.spawn`; the network agent); the caller reaps it (:func:`forwarder.reap`).
+    ``watch_pid``: the process whose end ends the forwarder (default: ``netns`` when it is a pid; for a
+    namespace given by path, its holder, e.g. the supervisor of a container whose init does not exist yet)."""
     state.check_id(container_id)
     if state.load(container_id) is not None:
         detach(container_id, network=network, keep_bridge=True)  # attached again right below
@@ -316,7 +319,8 @@ def attach(
         if serve:
             if plan.proxy_upstreams:
                 dns_socks = dns.DnsProxy.bind(netns_fd)
-            pidfd = nsutil.pidfd_open(netns) if isinstance(netns, int) else None
+            watch = watch_pid if watch_pid is not None else netns if isinstance(netns, int) else None
+            pidfd = nsutil.pidfd_open(watch) if watch is not None else None
             pid, started = forwarder.spawn(att, netns_fd, bound, dns_socks, pidfd, fork=fork)
             att = replace(att, forwarder_pid=pid, forwarder_start=started)
             state.save(att)

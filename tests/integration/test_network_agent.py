@@ -114,3 +114,82 @@ def test_a_deleted_data_root_takes_its_bridge_along(
     wait_for(lambda: not agent_pids(root), timeout=20, what="the agent to exit")
     assert leftovers(bridge, c.id[:12]) == NOTHING
     assert not root.exists()
+
+
+ECHO_SERVER = """
+import socket
+srv = socket.socket()
+srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("0.0.0.0", 8000))
+srv.listen(8)
+while True:
+    conn, _ = srv.accept()
+    conn.sendall(b"echo:" + conn.recv(100))
+    conn.close()
+"""
+
+
+def _echo(port: int) -> bytes:
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+        conn.sendall(b"ping")
+        return conn.recv(100)
+
+
+def _parent(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def test_a_published_port_is_served_by_a_fork_of_the_agent_that_outlives_it(devenv_root: Path, lingering: str) -> None:
+    """The forwarder is forked from the agent (no new interpreter to start): it serves at once, is named
+    after its container, and keeps none of the agent's descriptors (a new agent starts once it is killed)."""
+    root, cid = str(devenv_root), "zzfork-1"
+    server = subprocess.Popen(["unshare", "-n", "/usr/bin/python3", "-c", ECHO_SERVER])
+    try:
+        ports = [{"container_port": 8000, "host_port": 0, "host_ip": "127.0.0.1"}]
+        answer = agent.call(root, {"op": "attach", "id": cid, "pid": server.pid, "mode": "bridge", "ports": ports})
+        port = int(answer["ports"][0]["host_port"])
+        assert _echo(port) == b"echo:ping"
+        att = network.get(cid)
+        assert att is not None and att.forwarder_pid is not None
+        (agent_pid,) = agent_pids(devenv_root)
+        assert _parent(att.forwarder_pid) == agent_pid
+        cmdline = Path(f"/proc/{att.forwarder_pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        assert f"devenv.network.forwarder {cid}" in cmdline and "devenv.network.agent" not in cmdline
+        assert os.getsid(att.forwarder_pid) == att.forwarder_pid
+        os.kill(agent_pid, signal.SIGKILL)
+        wait_for(lambda: not agent_pids(devenv_root), timeout=10, what="the agent to die")
+        assert _echo(port) == b"echo:ping"  # (the forwarder goes on)
+        assert agent.call(root, {"op": "detach", "id": cid}) == {"ok": True}  # a new agent: the lock was free
+        wait_for(lambda: not Path(f"/proc/{att.forwarder_pid}").exists(), timeout=10, what="the forwarder to stop")
+    finally:
+        server.kill()
+        server.wait()
+    wait_for(lambda: leftovers(lingering, "zzfork") == NOTHING, timeout=15, what="the bridge to go")
+
+
+def test_a_forwarder_of_a_namespace_given_by_path_follows_the_watched_process(
+    devenv_root: Path, lingering: str
+) -> None:
+    """Attached by path before its init exists (the supervisor holds the namespace), a container's
+    forwarder ends with the process the attach named to watch (its supervisor)."""
+    root, cid = str(devenv_root), "zzwatch-1"
+    server = subprocess.Popen(["unshare", "-n", "/usr/bin/python3", "-c", ECHO_SERVER])
+    watched = subprocess.Popen(["sleep", "600"])
+    try:
+        ports = [{"container_port": 8000, "host_port": 0, "host_ip": "127.0.0.1"}]
+        msg = {"op": "attach", "id": cid, "netns": f"/proc/{server.pid}/ns/net", "watch": watched.pid, "mode": "bridge"}
+        answer = agent.call(root, {**msg, "ports": ports})
+        assert _echo(int(answer["ports"][0]["host_port"])) == b"echo:ping"
+        att = network.get(cid)
+        assert att is not None and att.forwarder_pid is not None
+        watched.kill()
+        watched.wait()
+        wait_for(lambda: network.forwarded_ports(cid).ports == (), timeout=10, what="the forwarder to stop")
+        assert agent.call(root, {"op": "detach", "id": cid}) == {"ok": True}
+    finally:
+        server.kill()
+        server.wait()
+        watched.kill()
+    wait_for(lambda: leftovers(lingering, "zzwatch") == NOTHING, timeout=15, what="the bridge to go")
