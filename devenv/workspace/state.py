@@ -140,7 +140,9 @@ def save(state: WorkspaceState) -> None:
 
     from devenv.fsutil import atomic_write_json
 
-    atomic_write_json(Path(state_dir(state.key)) / "state.json", state.to_json(), mode=0o600)
+    # (no fsync: a power loss stops the container this describes, which makes the state stale anyway;
+    # `up` then does the full set-up again)
+    atomic_write_json(Path(state_dir(state.key)) / "state.json", state.to_json(), mode=0o600, sync=False)
 
 
 def forget(key: str) -> None:

@@ -108,6 +108,25 @@ def test_state_round_trip(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
     assert state.load("k1") is None
 
 
+def test_state_left_empty_or_cut_by_a_power_loss_reads_as_no_state(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """State is written without fsync (a power loss stops the container it describes): what such a loss
+    can leave (an empty or cut file) reads as no state, so `up` sets the workspace up again; no
+    temporary file is left beside it."""
+    from devenv.workspace import state
+
+    monkeypatch.setenv("DEVENV_ROOT", str(tmp_path))
+    st = state.WorkspaceState("k2", {"a": "b"}, "/w", "/w/.devcontainer.json", "embedded", "cid")
+    state.save(st)
+    folder = Path(state.state_dir("k2"))
+    assert sorted(p.name for p in folder.iterdir()) == ["state.json"]
+    text = (folder / "state.json").read_text()
+    for damaged in ("", text[: len(text) // 2]):
+        (folder / "state.json").write_text(damaged)
+        assert state.load("k2") is None
+
+
 def test_container_env_is_resolved_across_the_merged_config() -> None:
     from devenv.config.merge import merge_metadata
     from devenv.workspace.environment import with_container_env
