@@ -11,7 +11,7 @@ fields with defaults) rather than passing backend-specific dicts around.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import IO, Literal, Protocol
 
@@ -187,7 +187,10 @@ class Runtime(Protocol):
 
     def create(self, spec: ContainerSpec) -> Container: ...
 
-    def start(self, container_id: str) -> Container: ...
+    def start(self, container_id: str, *, meanwhile: Callable[[], object] | None = None) -> Container:
+        """Start the container. ``meanwhile``: the caller's own work, run while the container starts where
+        the runtime can overlap the two (its exceptions come after the start)."""
+        ...
 
     def stop(self, container_id: str, timeout: float | None = None) -> Container: ...
 

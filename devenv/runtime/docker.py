@@ -15,7 +15,7 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import IO, Any
 
@@ -276,7 +276,9 @@ class DockerRuntime:
         res = self._check(self._run(*create_args(spec)), f"creating a container from {spec.image}")
         return self.get(res.text().strip().splitlines()[-1])
 
-    def start(self, container_id: str) -> Container:
+    def start(self, container_id: str, *, meanwhile: Callable[[], object] | None = None) -> Container:
+        if meanwhile is not None:
+            meanwhile()  # (the docker CLI does the start in one blocking call: nothing to overlap it with)
         self._check(self._run("start", container_id), "docker start", container_id)
         return self.get(container_id)
 

@@ -14,6 +14,7 @@ import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from devenv.errors import ContainerNotFound, UsageError, WorkspaceError
@@ -219,7 +220,6 @@ def _up_locked(
     reporter: Reporter,
 ) -> UpResult:
     from devenv.config.merge import merge_metadata
-    from devenv.workspace import session as sessions
 
     container = find_container(runtime, labels, known)
     if container is not None and opts.remove_existing_container:
@@ -250,8 +250,10 @@ def _up_locked(
             )
     if container.status is not ContainerStatus.RUNNING:
         reporter.event("workspace.start", container=container.id, message=f"Starting container {container.name}")
-        container = runtime.start(container.id)
+        container = runtime.start(container.id, meanwhile=partial(_load_what_follows_a_start, runtime.name))
         started = True
+    from devenv.workspace import session as sessions
+
     merged = resolved_for(merged, container)
     hook_opts = sessions.HookOptions(opts.skip_post_create, opts.skip_post_attach, opts.skip_non_blocking_commands)
     stamp = state.config_stamp(str(loaded.config_path))
@@ -300,6 +302,15 @@ def _up_locked(
     st.setup_done = outcome == "done" and not opts.skip_post_create
     state.save(st)
     return _result(session, runtime, created, started, changes)
+
+
+def _load_what_follows_a_start(runtime: str) -> None:
+    """Import the code that sets the workspace up in its container while the container starts (the
+    kernel's work, in another process), not after."""
+    import devenv.workspace.session
+
+    if runtime == "embedded":
+        import devenv.runtime.embedded.exec  # noqa: F401
 
 
 def image_entries(metadata: list[dict[str, Any]], loaded: LoadedConfig) -> list[dict[str, Any]]:

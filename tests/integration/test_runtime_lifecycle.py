@@ -40,6 +40,26 @@ def test_create_start_exec_stop_remove(rt: EmbeddedRuntime, bb_rootfs: Path) -> 
         rt.get("life")
 
 
+def test_start_runs_the_callers_work_meanwhile_and_reports_its_error_after(
+    rt: EmbeddedRuntime, bb_rootfs: Path
+) -> None:
+    """``start(meanwhile=...)``: the caller's work runs once, while the supervisor starts the container;
+    an error in it comes after the start, the container running."""
+    c = rt.create(rootfs_spec(bb_rootfs))
+    calls: list[int] = []
+    assert rt.start(c.id, meanwhile=lambda: calls.append(1)).status is ContainerStatus.RUNNING
+    assert calls == [1]
+    rt.stop(c.id, timeout=5)
+
+    def broken() -> None:
+        raise ValueError("the caller's own failure")
+
+    with pytest.raises(ValueError, match="the caller's own failure"):
+        rt.start(c.id, meanwhile=broken)
+    assert rt.get(c.id).status is ContainerStatus.RUNNING
+    rt.remove(c.id, force=True)
+
+
 def test_stop_of_a_stopped_container_is_a_no_op(rt: EmbeddedRuntime, bb_rootfs: Path) -> None:
     c = rt.create(rootfs_spec(bb_rootfs, "true"))
     rt.start(c.id)

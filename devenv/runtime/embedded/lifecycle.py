@@ -212,10 +212,13 @@ def start(
     supervisor_mode: str = "auto",
     warn: Warn = _ignore,
     prestarted: Prestart | None = None,
+    meanwhile: Callable[[], object] | None = None,
 ) -> tuple[RecordDict, state.State, stream.Channel | None]:
     """Start the container ``cid`` (a no-op when it runs, unless ``attach``); returns its record, its
     state once the command runs, and with ``attach`` the control channel (output frames, then EXIT).
-    ``prestarted``: its supervisor, spawned before the container was created."""
+    ``prestarted``: its supervisor, spawned before the container was created. ``meanwhile``: the caller's
+    work, run once the configuration is sent, while the supervisor starts the container (its exception,
+    if any, is raised once the container has started)."""
     d = layout.container_dir(root, cid)
     with layout.locked(layout.lock_path(d)):
         record = load_record(d)
@@ -235,7 +238,10 @@ def start(
             with open(os.path.join(d, "run.json"), "w") as f:
                 f.write(cfg.to_json())
             channel.send(stream.frame(spawn.CONFIG, cfg.to_json().encode()))
+            failed = _call(meanwhile) if meanwhile is not None else None
             started = _await_start(channel, record, d)
+            if failed is not None:
+                raise failed
         except BaseException:
             channel.close()
             raise
@@ -246,6 +252,14 @@ def start(
             channel.close()
         st = state.refreshed(d)
     return record, st, (channel if attach else None)
+
+
+def _call(work: Callable[[], object]) -> Exception | None:
+    try:
+        work()
+    except Exception as exc:
+        return exc
+    return None
 
 
 def needs_attach(spec: SpecDict) -> bool:

@@ -17,7 +17,7 @@ import contextlib
 import os
 import signal
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -145,8 +145,8 @@ class EmbeddedRuntime:
         return records.to_container(records.Record.from_dict(dict(record)), state.State())
 
     # -- start ---------------------------------------------------------------------------------------
-    def start(self, container_id: str) -> Container:
-        return self._start(container_id, attach=False)[0]
+    def start(self, container_id: str, *, meanwhile: Callable[[], object] | None = None) -> Container:
+        return self._start(container_id, attach=False, meanwhile=meanwhile)[0]
 
     def start_attached(
         self, container_id: str, tty_size: tuple[int, int] | None = None
@@ -157,7 +157,12 @@ class EmbeddedRuntime:
         return container, channel
 
     def _start(
-        self, id_or_name: str, *, attach: bool, tty_size: tuple[int, int] | None = None
+        self,
+        id_or_name: str,
+        *,
+        attach: bool,
+        tty_size: tuple[int, int] | None = None,
+        meanwhile: Callable[[], object] | None = None,
     ) -> tuple[Container, stream.Channel | None]:
         record, st, channel = lifecycle.start(
             self.root,
@@ -166,6 +171,7 @@ class EmbeddedRuntime:
             tty_size=tty_size,
             supervisor_mode=self.supervisor_mode,
             warn=self._warn,
+            meanwhile=meanwhile,
         )
         return records.to_container(records.Record.from_dict(dict(record)), st), channel
 
