@@ -19,9 +19,10 @@ import contextlib
 import json
 import os
 import time
+from functools import partial
 
 from devenv.errors import ContainerError, ContainerNotFound
-from devenv.runtime.embedded import cgroups, layout, netns, plan, spawn, state, stream
+from devenv.runtime.embedded import cgroups, layout, netns, plan, seccomp, spawn, state, stream
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -238,7 +239,7 @@ def start(
             with open(os.path.join(d, "run.json"), "w") as f:
                 f.write(cfg.to_json())
             channel.send(stream.frame(spawn.CONFIG, cfg.to_json().encode()))
-            failed = _call(meanwhile) if meanwhile is not None else None
+            failed = _call(partial(_meanwhile, meanwhile, cfg)) if meanwhile is not None else None
             started = _await_start(channel, record, d)
             if failed is not None:
                 raise failed
@@ -252,6 +253,16 @@ def start(
             channel.close()
         st = state.refreshed(d)
     return record, st, (channel if attach else None)
+
+
+def _meanwhile(work: Callable[[], object], cfg: RunConfig) -> None:
+    """The caller's work while its container starts; a caller with work to do goes on to use the
+    container: the seccomp program its execs load is compiled now too (once per process, ~2 ms)."""
+    work()
+    if seccomp.available():
+        profile = seccomp.resolve(cfg.seccomp, cfg.caps, cfg.privileged)
+        if profile is not None:
+            seccomp.program(profile)
 
 
 def _call(work: Callable[[], object]) -> Exception | None:
