@@ -1,8 +1,9 @@
-"""The netlink operations devenv needs, behind a narrow interface.
+"""The netlink operations devenv needs, behind a narrow interface; pyroute2 does the real work.
 
 :class:`Netlink` is the contract (:class:`devenv.network.fake.FakeNetlink` implements it in memory for
-unit tests); :class:`KernelNetlink` talks to the kernel through :mod:`devenv.network.rtnl`, whose
-refusals (``NetlinkFailure``) become :class:`NetworkError`.
+unit tests); :class:`KernelNetlink` talks to the kernel through :mod:`devenv.network.rtnl` (pyroute2's
+rtnetlink message classes over a plain socket). pyroute2 is untyped and heavy to import, so it is
+imported lazily, there and nowhere else, and its refusals (``NetlinkFailure``) become :class:`NetworkError`.
 """
 
 from __future__ import annotations
@@ -13,13 +14,13 @@ import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from devenv.errors import NetworkError
 from devenv.network import nsutil
 
 if TYPE_CHECKING:
-    from devenv.network.rtnl import Attr, Link, Rtnl
+    from devenv.network.rtnl import Rtnl
 
 
 @dataclass(frozen=True)
@@ -97,7 +98,7 @@ def _translate(exc: Exception, what: str) -> NetworkError:
 
 
 class KernelNetlink:
-    """The kernel, through rtnetlink messages (:mod:`devenv.network.rtnl`)."""
+    """The kernel, through pyroute2's rtnetlink messages (:mod:`devenv.network.rtnl`)."""
 
     def __init__(self) -> None:
         self._rtnl: Rtnl | None = None
@@ -124,8 +125,22 @@ class KernelNetlink:
             raise _translate(exc, what) from None
 
     @staticmethod
-    def _info(link: Link) -> LinkInfo:
-        return LinkInfo(link.name, link.index, link.kind, link.alias, link.mtu, bool(link.flags & 1), link.master)
+    def _info(msg: Any) -> LinkInfo:
+        from devenv.network.rtnl import attr_values
+
+        name, linkinfo, alias, mtu, master = attr_values(
+            msg, "IFLA_IFNAME", "IFLA_LINKINFO", "IFLA_IFALIAS", "IFLA_MTU", "IFLA_MASTER"
+        )
+        kind = linkinfo.get_attr("IFLA_INFO_KIND") if linkinfo is not None else None
+        return LinkInfo(
+            name=str(name),
+            index=int(msg["index"]),
+            kind=str(kind or ""),
+            alias=str(alias or ""),
+            mtu=int(mtu or 0),
+            up=bool(int(msg["flags"]) & 1),
+            master=int(master or 0),
+        )
 
     def links(self) -> list[LinkInfo]:
         with self._errors("listing network links"):
@@ -143,17 +158,15 @@ class KernelNetlink:
         return info.index
 
     def create_bridge(self, name: str, *, address: str, alias: str, mtu: int) -> None:
-        from devenv.network.rtnl import IFLA_IFALIAS, IFLA_IFNAME, IFLA_INFO_KIND, IFLA_LINKINFO, IFLA_MTU
-
         ip = self._ip()
         iface = ipaddress.IPv4Interface(address)
         with self._errors(f"creating bridge {name}"):
-            kind: list[Attr] = [(IFLA_INFO_KIND, "bridge")]
-            ip.request(ip.new_link([(IFLA_IFNAME, name), (IFLA_MTU, mtu), (IFLA_LINKINFO, kind)]))
+            kind = {"attrs": [("IFLA_INFO_KIND", "bridge")]}
+            ip.request(ip.new_link([("IFLA_IFNAME", name), ("IFLA_MTU", mtu), ("IFLA_LINKINFO", kind)]))
             idx = self._index(name)
             ip.batch(
                 [
-                    ip.set_link(idx, [(IFLA_IFALIAS, alias)]),
+                    ip.set_link(idx, [("IFLA_IFALIAS", alias)]),
                     ip.add_addr(idx, str(iface.ip), iface.network.prefixlen),
                     ip.set_link(idx, [], up=True),
                 ]
@@ -170,44 +183,40 @@ class KernelNetlink:
         bridge_index: int = 0,
     ) -> None:
         """(A link left with ``host_name`` by an interrupted attach is replaced.)"""
-        from devenv.network import rtnl
         from devenv.network.rtnl import NetlinkFailure
 
         ip = self._ip()
         with self._errors(f"creating veth {host_name} for the container"):
             br = bridge_index or self._index(bridge)
-            peer_msg = rtnl.ifinfo() + rtnl.encode_attrs(
-                [(rtnl.IFLA_IFNAME, peer.ifname), (rtnl.IFLA_NET_NS_FD, netns_fd), (rtnl.IFLA_MTU, peer.mtu)]
-            )  # (not up at creation: the kernel refuses that, ENOTCONN)
-            info: list[Attr] = [
-                (rtnl.IFLA_INFO_KIND, "veth"),
-                (rtnl.IFLA_INFO_DATA, [(rtnl.VETH_INFO_PEER, peer_msg)]),
-            ]
+            peer_attrs = [("IFLA_IFNAME", peer.ifname), ("IFLA_NET_NS_FD", netns_fd), ("IFLA_MTU", peer.mtu)]
+            peer_msg = {"attrs": peer_attrs}  # (not up at creation: the kernel refuses that, ENOTCONN)
+            info = [("IFLA_INFO_KIND", "veth"), ("IFLA_INFO_DATA", {"attrs": [("VETH_INFO_PEER", peer_msg)]})]
             create = ip.new_link(
                 [
-                    (rtnl.IFLA_IFNAME, host_name),
-                    (rtnl.IFLA_MTU, peer.mtu),
-                    (rtnl.IFLA_MASTER, br),
-                    (rtnl.IFLA_LINKINFO, info),
+                    ("IFLA_IFNAME", host_name),
+                    ("IFLA_MTU", peer.mtu),
+                    ("IFLA_MASTER", br),
+                    ("IFLA_LINKINFO", {"attrs": info}),
                 ],
                 up=True,
                 echo=True,  # (the new link's message names its peer's index: no lookup inside)
             )
-            name_alias = ip.set_link(0, [(rtnl.IFLA_IFNAME, host_name), (rtnl.IFLA_IFALIAS, alias)])
+            name_alias = ip.set_link(0, [("IFLA_IFNAME", host_name), ("IFLA_IFALIAS", alias)])
             try:  # (one send: an alias is not taken at creation)
                 answers = ip.batch([create, name_alias])
             except NetlinkFailure as exc:
                 if exc.errno != errno.EEXIST or not ip.del_link(host_name):
                     raise
                 answers = ip.batch([create, name_alias])  # (a leftover of an interrupted attach is gone)
-        peer_index = next((link.peer_index for link in map(rtnl.Link, answers[0]) if link.peer_index), 0)
+        # (the echoed link's IFLA_LINK: its peer's index, in the peer's namespace; 0 from older kernels)
+        peer_index = max((int(m.get_attr("IFLA_LINK") or 0) for m in answers[0]), default=0)
         self._configure_peer(netns_fd, peer, peer_index)
 
     def _configure_peer(self, netns_fd: int, peer: ContainerInterface, index: int) -> None:
         """Address, up and default route of the container's end (``index``: its ifindex there, 0 when
         not known), through a socket of its namespace, in one send (its ``lo`` is up already if its
         runtime did that; it is set up here too, as ``ip`` would leave it)."""
-        from devenv.network.rtnl import IFLA_IFNAME, Rtnl
+        from devenv.network.rtnl import Rtnl
 
         iface = ipaddress.IPv4Interface(peer.address)
         sock = nsutil.socket_in_netns(netns_fd, socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, 0)
@@ -218,10 +227,10 @@ class KernelNetlink:
                     eth = inside.get_link(peer.ifname)
                     if eth is None:
                         raise NetworkError(f"{peer.ifname} did not appear inside the container's namespace")
-                    index = eth.index
+                    index = int(eth["index"])
                 inside.batch(
                     [
-                        inside.set_link(0, [(IFLA_IFNAME, "lo")], up=True),
+                        inside.set_link(0, [("IFLA_IFNAME", "lo")], up=True),
                         inside.set_link(index, [], up=True),
                         inside.add_addr(index, str(iface.ip), iface.network.prefixlen),
                         inside.add_default_route(peer.gateway, index),
@@ -243,15 +252,20 @@ class KernelNetlink:
                 if info is None:
                     return []
                 index = info.index
-            return [f"{m.address}/{m.prefixlen}" for m in ip.dump_addrs() if index is None or m.index == index]
+            return [
+                f"{m.get_attr('IFA_ADDRESS')}/{m['prefixlen']}"
+                for m in ip.dump_addrs()
+                if index is None or int(m["index"]) == index
+            ]
 
     def routed_networks(self) -> list[ipaddress.IPv4Network]:
         ip = self._ip()
         nets: list[ipaddress.IPv4Network] = []
         with self._errors("listing routes"):
             for route in ip.dump_routes(table=0):
-                if route.dst and route.dst_len > 0:
-                    nets.append(ipaddress.IPv4Network(f"{route.dst}/{route.dst_len}", strict=False))
+                dst = route.get_attr("RTA_DST")
+                if dst is not None and route["dst_len"] > 0:
+                    nets.append(ipaddress.IPv4Network(f"{dst}/{route['dst_len']}", strict=False))
         nets.extend(ipaddress.IPv4Interface(a).network for a in self.addresses())
         return nets
 
@@ -259,10 +273,11 @@ class KernelNetlink:
         ip = self._ip()
         with self._errors("reading the default route"):
             for route in ip.dump_routes(table=254):
-                if route.dst_len == 0 and route.oif:
-                    link = ip.get_link(index=route.oif)
+                oif = route.get_attr("RTA_OIF")
+                if route["dst_len"] == 0 and oif:
+                    link = ip.get_link(index=int(oif))
                     if link is not None:
-                        return link.mtu or 1500
+                        return int(link.get_attr("IFLA_MTU") or 1500)
         return 1500
 
 

@@ -1,12 +1,17 @@
-"""A small synchronous rtnetlink client: the few messages devenv sends, over a plain netlink socket.
+"""A small synchronous rtnetlink client: pyroute2's message classes over a plain netlink socket.
 
-Attaching a container takes a handful of requests (create a veth, name it, configure its peer inside
-the container), on the container's start path. A general netlink library spends far longer building and
-parsing each message in Python than the kernel spends carrying it out (pyroute2's classes: about half a
-millisecond per message). The messages here are a fixed header and a few attributes, so they are packed
-and unpacked with :mod:`struct` directly, and requests that do not depend on each other's answers go to
-the kernel in one ``send`` (:meth:`Rtnl.batch`): the kernel carries them out in order and acknowledges
-each. Replies are decoded only as far as devenv reads them (:class:`Link`, :class:`Addr`, :class:`Route`).
+pyroute2's ``IPRoute`` runs every request through an asyncio event loop and its request filters: a
+dozen Python-level steps per request, and attaching a container takes several requests. Here a request
+is one message built with pyroute2's ``ifinfmsg`` / ``ifaddrmsg`` / ``rtmsg`` (pyroute2 is the netlink
+library: it encodes and decodes every rtnetlink message), and requests that do not depend on each
+other's answers go to the kernel in one ``send`` (:meth:`Rtnl.batch`): the kernel carries them out in
+order and acknowledges each. Only the netlink header of a reply is read here, to match it to its
+request; its payload is decoded by pyroute2, whose attributes are decoded when read (``get_attr``).
+
+Importing pyroute2's package runs its ``__init__``, which imports every protocol it supports (about
+150 ms); :func:`_classes` imports only the rtnetlink message modules, with that ``__init__`` deferred
+until something asks the package for a name it does not have (``from pyroute2 import IPRoute`` still
+works, in the same process, afterwards).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import struct
 
 TYPE_CHECKING = False  # (typing is not imported at run time)
 if TYPE_CHECKING:
-    Attr = tuple[int, bytes | str | int | list["Attr"]]
+    from typing import Any
 
 NETLINK_ROUTE = 0
 NLM_F_REQUEST, NLM_F_ACK, NLM_F_ECHO, NLM_F_DUMP = 1, 4, 8, 0x300
@@ -27,125 +32,85 @@ NLMSG_ERROR, NLMSG_DONE = 2, 3
 RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK = 16, 17, 18
 RTM_NEWADDR, RTM_GETADDR, RTM_NEWROUTE, RTM_GETROUTE = 20, 22, 24, 26
 IFF_UP = 1
-IFLA_IFNAME, IFLA_MTU, IFLA_LINK, IFLA_MASTER, IFLA_LINKINFO, IFLA_IFALIAS, IFLA_NET_NS_FD = 3, 4, 5, 10, 18, 20, 28
-IFLA_INFO_KIND, IFLA_INFO_DATA, VETH_INFO_PEER = 1, 2, 1
-IFA_ADDRESS, IFA_LOCAL = 1, 2
-RTA_DST, RTA_OIF, RTA_GATEWAY, RTA_TABLE = 1, 4, 5, 15
 RT_TABLE_MAIN, RTPROT_BOOT, RT_SCOPE_UNIVERSE, RTN_UNICAST = 254, 3, 0, 1
-
-_HEADER = struct.Struct("=IHHII")  # nlmsghdr: length, type, flags, sequence, port
-_IFINFO = struct.Struct("=BxHiII")  # ifinfomsg: family, type, index, flags, change
-_IFADDR = struct.Struct("=BBBBI")  # ifaddrmsg: family, prefixlen, flags, scope, index
-_RTMSG = struct.Struct("=BBBBBBBBI")  # rtmsg: family, dst_len, src_len, tos, table, protocol, scope, type, flags
-_ATTR = struct.Struct("=HH")  # rtattr: length, type
-_U32 = struct.Struct("=I")
-_ERROR = struct.Struct("=i")
+_HEADER = struct.Struct("=IHHII")  # nlmsghdr (length, type, flags, sequence, port): matches a reply to its request
+_ERROR = struct.Struct("=i")  # nlmsgerr's error code, after the header
 
 
 class NetlinkFailure(OSError):
     """The kernel refused a request (``errno`` is its error)."""
 
 
-def encode_attrs(attrs: list[Attr]) -> bytes:
-    """rtattrs: a str is NUL-terminated, an int a u32, a list nested attributes, bytes as they are."""
-    out = bytearray()
-    for kind, value in attrs:
-        if isinstance(value, str):
-            data = value.encode() + b"\0"
-        elif isinstance(value, int):
-            data = _U32.pack(value)
-        elif isinstance(value, list):
-            data = encode_attrs(value)
-        else:
-            data = value
-        out += _ATTR.pack(_ATTR.size + len(data), kind) + data
-        out += b"\0" * (-len(data) % 4)
-    return bytes(out)
+def _classes() -> tuple[Any, Any, Any]:
+    """pyroute2's ifinfmsg, ifaddrmsg and rtmsg, imported without running pyroute2's package init."""
+    import sys
+
+    if "pyroute2" not in sys.modules:
+        _defer_package_init()
+    from pyroute2.netlink.rtnl.ifaddrmsg import ifaddrmsg
+    from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
+    from pyroute2.netlink.rtnl.rtmsg import rtmsg
+
+    return ifinfmsg, ifaddrmsg, rtmsg
 
 
-def decode_attrs(data: bytes | memoryview, offset: int = 0) -> dict[int, bytes]:
-    """Attribute type (without the nested/byte-order flags) -> payload; the first of a repeated type."""
-    found: dict[int, bytes] = {}
-    end = len(data)
-    while offset + _ATTR.size <= end:
-        length, kind = _ATTR.unpack_from(data, offset)
-        if length < _ATTR.size:
-            break
-        found.setdefault(kind & 0x3FFF, bytes(data[offset + _ATTR.size : offset + length]))
-        offset += (length + 3) & ~3
-    return found
+def _defer_package_init() -> None:
+    """Register the ``pyroute2`` package without executing its ``__init__``: submodules import as usual;
+    the first request for a package-level name (``pyroute2.IPRoute``) executes the ``__init__`` then."""
+    import importlib.util
+    import sys
 
+    spec = importlib.util.find_spec("pyroute2")
+    if spec is None or spec.loader is None or not spec.submodule_search_locations:
+        return  # (not importable: the imports below say so)
+    module = importlib.util.module_from_spec(spec)
+    loaded: list[bool] = []
 
-def _string(raw: bytes | None) -> str:
-    return raw.split(b"\0", 1)[0].decode(errors="replace") if raw else ""
+    def __getattr__(name: str) -> Any:
+        if name.startswith("__") or importlib.util.find_spec(f"pyroute2.{name}") is not None:
+            raise AttributeError(name)  # a submodule: the import system loads it
+        if not loaded:
+            loaded.append(True)
+            spec.loader.exec_module(module)  # type: ignore[union-attr]
+        return module.__dict__[name]
 
-
-def _u32(raw: bytes | None) -> int:
-    return int(_U32.unpack_from(raw)[0]) if raw and len(raw) >= 4 else 0
-
-
-def ifinfo(index: int = 0, *, up: bool | None = None) -> bytes:
-    flags = IFF_UP if up else 0
-    return _IFINFO.pack(socket.AF_UNSPEC, 0, index, flags, IFF_UP if up is not None else 0)
-
-
-class Link:
-    """What devenv reads of a link message."""
-
-    __slots__ = ("alias", "flags", "index", "kind", "master", "mtu", "name", "peer_index")
-
-    def __init__(self, payload: bytes) -> None:
-        _, _, self.index, self.flags, _ = _IFINFO.unpack_from(payload)
-        attrs = decode_attrs(payload, _IFINFO.size)
-        self.name = _string(attrs.get(IFLA_IFNAME))
-        self.mtu = _u32(attrs.get(IFLA_MTU))
-        self.master = _u32(attrs.get(IFLA_MASTER))
-        self.alias = _string(attrs.get(IFLA_IFALIAS))
-        self.peer_index = _u32(attrs.get(IFLA_LINK))  # a veth's peer (in the peer's namespace)
-        info = attrs.get(IFLA_LINKINFO)
-        self.kind = _string(decode_attrs(info).get(IFLA_INFO_KIND)) if info else ""
-
-
-class Addr:
-    """An IPv4 address message: ``address`` and ``prefixlen`` of the link ``index``."""
-
-    __slots__ = ("address", "index", "prefixlen")
-
-    def __init__(self, payload: bytes) -> None:
-        _, self.prefixlen, _, _, self.index = _IFADDR.unpack_from(payload)
-        attrs = decode_attrs(payload, _IFADDR.size)
-        raw = attrs.get(IFA_ADDRESS) or attrs.get(IFA_LOCAL) or b""
-        self.address = socket.inet_ntop(socket.AF_INET, raw) if len(raw) == 4 else ""
-
-
-class Route:
-    """An IPv4 route message: destination (``dst``/``dst_len``, "" for the default), table, output link."""
-
-    __slots__ = ("dst", "dst_len", "oif", "table")
-
-    def __init__(self, payload: bytes) -> None:
-        _, self.dst_len, _, _, table, _, _, _, _ = _RTMSG.unpack_from(payload)
-        attrs = decode_attrs(payload, _RTMSG.size)
-        raw = attrs.get(RTA_DST) or b""
-        self.dst = socket.inet_ntop(socket.AF_INET, raw) if len(raw) == 4 else ""
-        self.table = _u32(attrs.get(RTA_TABLE)) or table
-        self.oif = _u32(attrs.get(RTA_OIF))
+    module.__getattr__ = __getattr__  # type: ignore[method-assign]
+    sys.modules["pyroute2"] = module
 
 
 class Request:
-    """One message to send: type, flags (REQUEST and ACK are added), its fixed header and attributes."""
+    """One message to send: a pyroute2 message (``cls``) of ``msg_type`` with its fields and attributes
+    (pyroute2's names and values), built once; REQUEST and ACK are added to ``flags``. The header's
+    sequence number is set, and the message encoded by pyroute2, when it is sent."""
 
-    __slots__ = ("body", "flags", "msg_type")
+    __slots__ = ("cls", "dump", "msg")
 
-    def __init__(self, msg_type: int, flags: int, header: bytes, attrs: list[Attr] | None = None) -> None:
-        self.msg_type, self.flags = msg_type, flags
-        self.body = header + encode_attrs(attrs or [])
+    def __init__(self, cls: Any, msg_type: int, flags: int, fields: dict[str, Any], attrs: list[Any]) -> None:
+        self.cls = cls
+        msg = cls()
+        for key, value in fields.items():
+            msg[key] = value
+        msg["attrs"] = attrs
+        msg["header"]["type"] = msg_type
+        msg["header"]["flags"] = flags | NLM_F_REQUEST | NLM_F_ACK
+        self.msg = msg
+        # (NLM_F_DUMP shares bits with NLM_F_EXCL / NLM_F_CREATE: a GET with them is a dump)
+        self.dump = msg_type in (RTM_GETLINK, RTM_GETADDR, RTM_GETROUTE) and flags & NLM_F_DUMP == NLM_F_DUMP
+
+    def encode(self, seq: int) -> bytes | bytearray:
+        msg = self.msg
+        msg["header"]["sequence_number"] = seq
+        msg.reset()  # (a request sent again, e.g. after EEXIST, is encoded again with its new number)
+        msg.encode()
+        data: bytes | bytearray = msg.data
+        return data
 
 
 class Rtnl:
     """One rtnetlink socket (of the namespace it was created in). Requests are sequential."""
 
     def __init__(self, sock: socket.socket | None = None) -> None:
+        self.ifinfmsg, self.ifaddrmsg, self.rtmsg = _classes()
         if sock is None:
             sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, NETLINK_ROUTE)
         self.sock = sock
@@ -155,23 +120,18 @@ class Rtnl:
     def close(self) -> None:
         self.sock.close()
 
-    def batch(self, requests: list[Request]) -> list[list[bytes]]:
-        """Send the requests in one ``send``; for each, the payloads of the messages it was answered with
-        (after its acknowledgement, or the end of its dump). The kernel carries out every request; the
-        first refusal is raised (NetlinkFailure with its errno) once all are answered."""
+    def batch(self, requests: list[Request]) -> list[list[Any]]:
+        """Send the requests in one ``send``; for each, the messages it was answered with (pyroute2's,
+        decoded), after its acknowledgement or the end of its dump. The kernel carries out every request;
+        the first refusal is raised (NetlinkFailure with its errno) once all are answered."""
         data = bytearray()
         seqs: dict[int, int] = {}
-        dumps: set[int] = set()
         for position, req in enumerate(requests):
             self.seq = (self.seq + 1) & 0xFFFFFFFF
             seqs[self.seq] = position
-            # (NLM_F_DUMP shares bits with NLM_F_EXCL / NLM_F_CREATE: a GET with them is a dump)
-            if req.msg_type in (RTM_GETLINK, RTM_GETADDR, RTM_GETROUTE) and req.flags & NLM_F_DUMP == NLM_F_DUMP:
-                dumps.add(self.seq)
-            flags = req.flags | NLM_F_REQUEST | NLM_F_ACK
-            data += _HEADER.pack(_HEADER.size + len(req.body), req.msg_type, flags, self.seq, 0) + req.body
+            data += req.encode(self.seq)
         self.sock.send(data)
-        answers: list[list[bytes]] = [[] for _ in requests]
+        answers: list[list[Any]] = [[] for _ in requests]
         failures: list[tuple[int, int]] = []
         pending = set(seqs)
         while pending:
@@ -184,53 +144,59 @@ class Rtnl:
                 start, offset = offset, offset + ((length + 3) & ~3)
                 if seq not in pending:
                     continue  # an answer to an earlier, abandoned request
+                req = requests[seqs[seq]]
                 if msg_type == NLMSG_ERROR:
                     code = -_ERROR.unpack_from(chunk, start + _HEADER.size)[0]
                     if code:
                         failures.append((seqs[seq], code))
                         pending.discard(seq)
-                    elif seq not in dumps:
+                    elif not req.dump:
                         pending.discard(seq)
                 elif msg_type == NLMSG_DONE:
                     pending.discard(seq)
                 else:
-                    answers[seqs[seq]].append(chunk[start + _HEADER.size : start + length])
+                    msg = req.cls(chunk, offset=start)
+                    msg.decode()  # (the fixed fields and the attribute list; a value is decoded when read)
+                    answers[seqs[seq]].append(msg)
         if failures:
             code = min(failures)[1]
             raise NetlinkFailure(code, os.strerror(code))
         return answers
 
-    def request(self, req: Request) -> list[bytes]:
+    def request(self, req: Request) -> list[Any]:
         return self.batch([req])[0]
 
     # -- links ----------------------------------------------------------------------------------------
-    def get_link(self, name: str | None = None, index: int = 0) -> Link | None:
-        attrs: list[Attr] = [(IFLA_IFNAME, name)] if name else []
+    def get_link(self, name: str | None = None, index: int = 0) -> Any | None:
+        """The link message of ``name`` (or ``index``), None when there is no such link."""
+        attrs = [("IFLA_IFNAME", name)] if name else []
         try:
-            found = self.request(Request(RTM_GETLINK, 0, ifinfo(index), attrs))
+            found = self.request(Request(self.ifinfmsg, RTM_GETLINK, 0, {"index": index}, attrs))
         except NetlinkFailure as exc:
             if exc.errno == errno.ENODEV:
                 return None
             raise
-        return Link(found[0]) if found else None
+        return found[0] if found else None
 
-    def dump_links(self) -> list[Link]:
-        return [Link(m) for m in self.request(Request(RTM_GETLINK, NLM_F_DUMP, ifinfo()))]
+    def dump_links(self) -> list[Any]:
+        return self.request(Request(self.ifinfmsg, RTM_GETLINK, NLM_F_DUMP, {}, []))
 
-    @staticmethod
-    def new_link(attrs: list[Attr], *, up: bool = False, echo: bool = False) -> Request:
+    def new_link(self, attrs: list[Any], *, up: bool = False, echo: bool = False) -> Request:
         """Create a link (``echo``: the kernel answers with the new link's message, kernels >= 6.1)."""
+        fields = {"flags": IFF_UP, "change": IFF_UP} if up else {}
         flags = NLM_F_CREATE | NLM_F_EXCL | (NLM_F_ECHO if echo else 0)
-        return Request(RTM_NEWLINK, flags, ifinfo(up=True if up else None), attrs)
+        return Request(self.ifinfmsg, RTM_NEWLINK, flags, fields, attrs)
 
-    @staticmethod
-    def set_link(index: int, attrs: list[Attr], *, up: bool | None = None) -> Request:
+    def set_link(self, index: int, attrs: list[Any], *, up: bool | None = None) -> Request:
         """Change a link, by ``index`` or (0) by the IFLA_IFNAME in ``attrs``."""
-        return Request(RTM_NEWLINK, 0, ifinfo(index, up=up), attrs)
+        fields: dict[str, Any] = {"index": index}
+        if up is not None:
+            fields.update(flags=IFF_UP if up else 0, change=IFF_UP)
+        return Request(self.ifinfmsg, RTM_NEWLINK, 0, fields, attrs)
 
     def del_link(self, name: str) -> bool:
         try:
-            self.request(Request(RTM_DELLINK, 0, ifinfo(), [(IFLA_IFNAME, name)]))
+            self.request(Request(self.ifinfmsg, RTM_DELLINK, 0, {}, [("IFLA_IFNAME", name)]))
         except NetlinkFailure as exc:
             if exc.errno == errno.ENODEV:
                 return False
@@ -238,27 +204,52 @@ class Rtnl:
         return True
 
     # -- addresses and routes ---------------------------------------------------------------------------
-    def dump_addrs(self) -> list[Addr]:
-        req = Request(RTM_GETADDR, NLM_F_DUMP, _IFADDR.pack(socket.AF_INET, 0, 0, 0, 0))
-        return [Addr(m) for m in self.request(req)]
+    def dump_addrs(self) -> list[Any]:
+        """IPv4 address messages."""
+        return self.request(Request(self.ifaddrmsg, RTM_GETADDR, NLM_F_DUMP, {"family": socket.AF_INET}, []))
 
-    @staticmethod
-    def add_addr(index: int, address: str, prefixlen: int) -> Request:
-        raw = socket.inet_aton(address)
-        header = _IFADDR.pack(socket.AF_INET, prefixlen, 0, 0, index)
-        return Request(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, header, [(IFA_LOCAL, raw), (IFA_ADDRESS, raw)])
+    def add_addr(self, index: int, address: str, prefixlen: int) -> Request:
+        fields = {"family": socket.AF_INET, "prefixlen": prefixlen, "index": index}
+        attrs = [("IFA_LOCAL", address), ("IFA_ADDRESS", address)]
+        return Request(self.ifaddrmsg, RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, fields, attrs)
 
-    def dump_routes(self, table: int = 0) -> list[Route]:
-        """IPv4 routes of ``table`` (0: every table)."""
-        header = _RTMSG.pack(socket.AF_INET, 0, 0, 0, table, 0, 0, 0, 0)
-        routes = [Route(m) for m in self.request(Request(RTM_GETROUTE, NLM_F_DUMP, header))]
-        return [r for r in routes if table in (0, r.table)]
+    def dump_routes(self, table: int = 0) -> list[Any]:
+        """IPv4 route messages of ``table`` (0: every table)."""
+        fields = {"family": socket.AF_INET, "table": table}
+        routes = self.request(Request(self.rtmsg, RTM_GETROUTE, NLM_F_DUMP, fields, []))
+        return [r for r in routes if table in (0, route_table(r))]
 
-    @staticmethod
-    def add_default_route(gateway: str, oif: int = 0) -> Request:
+    def add_default_route(self, gateway: str, oif: int = 0) -> Request:
         """What ``ip route add default via GW [dev OIF]`` sends (main table, boot protocol, unicast)."""
-        header = _RTMSG.pack(socket.AF_INET, 0, 0, 0, RT_TABLE_MAIN, RTPROT_BOOT, RT_SCOPE_UNIVERSE, RTN_UNICAST, 0)
-        attrs: list[Attr] = [(RTA_GATEWAY, socket.inet_aton(gateway))]
+        fields = {
+            "family": socket.AF_INET,
+            "table": RT_TABLE_MAIN,
+            "proto": RTPROT_BOOT,
+            "scope": RT_SCOPE_UNIVERSE,
+            "type": RTN_UNICAST,
+        }
+        attrs: list[Any] = [("RTA_GATEWAY", gateway)]
         if oif:
-            attrs.append((RTA_OIF, oif))
-        return Request(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, header, attrs)
+            attrs.append(("RTA_OIF", oif))
+        return Request(self.rtmsg, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, fields, attrs)
+
+
+def attr_values(msg: Any, *names: str) -> list[Any]:
+    """The values of the attributes ``names`` (pyroute2's names: ``"IFLA_MTU"``) of a decoded message,
+    None for one it lacks, the first of a repeated one: one pass over its attribute list, and only these
+    are decoded (``get_attr`` per name would scan the list once for each)."""
+    wanted = dict.fromkeys(names)
+    missing = len(wanted)
+    for slot in msg["attrs"]:
+        name = slot[0]
+        if name in wanted and wanted[name] is None:
+            wanted[name] = slot[1]
+            missing -= 1
+            if not missing:
+                break
+    return [wanted[name] for name in names]
+
+
+def route_table(route: Any) -> int:
+    """A route message's table: RTA_TABLE (tables above 255), else the header's field."""
+    return int(route.get_attr("RTA_TABLE") or route["table"])
