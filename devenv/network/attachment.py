@@ -81,7 +81,7 @@ class Network:
         """Free addresses of containers whose veth is gone (their namespace died without a detach)."""
         if not st.allocations:
             return
-        present = {link.name for link in self.netlink.links()}
+        present = self.netlink.link_names()  # (every link of the host: names only, nothing decoded)
         for cid in list(st.allocations):
             if veth_name(self.conf.bridge, cid) not in present:
                 st.release(cid)

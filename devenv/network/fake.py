@@ -46,6 +46,9 @@ class FakeNetlink:
         master = names.index(link.master) + 1 if link.master in self.state else 0
         return LinkInfo(link.name, index, link.kind, link.alias, link.mtu, True, master)
 
+    def link_names(self) -> set[str]:
+        return set(self.state)
+
     def link(self, name: str) -> LinkInfo | None:
         for info in self.links():
             if info.name == name:

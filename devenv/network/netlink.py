@@ -47,6 +47,10 @@ class ContainerInterface:
 class Netlink(Protocol):
     def links(self) -> list[LinkInfo]: ...
 
+    def link_names(self) -> set[str]:
+        """The names of this namespace's links (cheaper than :meth:`links`: nothing else is decoded)."""
+        ...
+
     def link(self, name: str) -> LinkInfo | None: ...
 
     def create_bridge(self, name: str, *, address: str, alias: str, mtu: int) -> None:
@@ -145,6 +149,14 @@ class KernelNetlink:
     def links(self) -> list[LinkInfo]:
         with self._errors("listing network links"):
             return [self._info(m) for m in self._ip().dump_links()]
+
+    def link_names(self) -> set[str]:
+        import socket
+
+        try:
+            return {name for _, name in socket.if_nameindex()}
+        except OSError as exc:
+            raise NetworkError(f"cannot list the network links: {exc.strerror or exc}") from None
 
     def link(self, name: str) -> LinkInfo | None:
         with self._errors(f"looking up link {name}"):

@@ -146,3 +146,14 @@ def test_answers_to_an_abandoned_request_are_skipped(ip: rtnl.Rtnl) -> None:
     ip.sock.send(abandoned.encode(ip.seq))  # (its answers wait in the socket, unread)
     link = ip.get_link(index=socket.if_nametoindex("lo"))
     assert link is not None and link.get_attr("IFLA_IFNAME") == "lo"
+
+
+def test_link_names_are_the_names_of_the_links() -> None:
+    """What the agent's reclaim reads on every attach (names only) agrees with the full listing."""
+    from devenv.network.netlink import KernelNetlink
+
+    kernel = KernelNetlink()
+    try:
+        assert kernel.link_names() == {link.name for link in kernel.links()}
+    finally:
+        kernel.close()
