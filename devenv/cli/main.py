@@ -105,6 +105,11 @@ _SHORT_LIVED = frozenset(
 )
 
 
+# Commands whose path defines no dataclass (importing ``dataclasses`` alone costs them milliseconds):
+# the others compile dataclass methods through devenv.fastclasses' cache.
+_NO_DATACLASSES = (["--version"], ["exec"], ["container", "exec"])
+
+
 def run() -> NoReturn:
     """The ``devenv`` command: :func:`main`, then exit without the interpreter's finalization.
 
@@ -117,6 +122,11 @@ def run() -> NoReturn:
         import gc
 
         gc.disable()  # see _SHORT_LIVED
+    fast_classes = not any(sys.argv[1 : 1 + len(lean)] == lean for lean in _NO_DATACLASSES)
+    if fast_classes:
+        from devenv import fastclasses
+
+        fastclasses.enable()
     code = main()
     import contextlib
     import os
@@ -124,6 +134,8 @@ def run() -> NoReturn:
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):
             stream.flush()
+    if fast_classes:
+        fastclasses.save()
     os._exit(code)
 
 
