@@ -105,9 +105,10 @@ _SHORT_LIVED = frozenset(
 )
 
 
-# Commands whose path defines no dataclass (importing ``dataclasses`` alone costs them milliseconds):
-# the others compile dataclass methods through devenv.fastclasses' cache.
-_NO_DATACLASSES = (["--version"], ["exec"], ["container", "exec"])
+# Commands whose path defines no dataclass (importing ``dataclasses`` alone costs them milliseconds), or
+# (``up``) that enable the cache themselves once they know they need more than their quick path: the
+# others compile dataclass methods through devenv.fastclasses' cache.
+_NO_DATACLASSES = (["--version"], ["exec"], ["container", "exec"], ["up"])
 
 
 def run() -> NoReturn:
@@ -134,8 +135,9 @@ def run() -> NoReturn:
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):
             stream.flush()
-    if fast_classes:
-        fastclasses.save()
+    enabled = sys.modules.get("devenv.fastclasses")
+    if enabled is not None:
+        enabled.save()
     os._exit(code)
 
 

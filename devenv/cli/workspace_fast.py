@@ -192,13 +192,15 @@ def fast_up(argv: list[str]) -> int | None:
             return 0
         import sys
 
-        from devenv import api
-        from devenv.workspace.up import UpOptions
-
         if sys.argv[1:2] == ["up"]:  # this process is the command: it exits once the workspace is up
+            from devenv import fastclasses
+
+            fastclasses.enable()  # (before the imports below define their dataclasses; see cli.main.run)
             from devenv.runtime.embedded import spawn
 
             spawn.caller_exits_soon = True  # (a supervisor it starts is forked once, not twice)
+        from devenv import api
+        from devenv.workspace.up import UpOptions
 
         result = api.up(UpOptions(**opts), reporter)  # type: ignore[arg-type]
     except DevenvError as exc:
