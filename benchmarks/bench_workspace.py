@@ -125,7 +125,10 @@ def _up_rows(ctx: Context, title: str, goal: str, before: Callable[[str], None] 
         before_each = {label(rt): partial(before, rt) for rt in RUNTIMES}
         before_each[REFERENCE] = partial(before, "reference")
     series = alternate(ctx.reps, runners, before_each)
-    rows = [Comparison(title, series[label(rt)], [series[REFERENCE]], goal) for rt in RUNTIMES]
+    # The goals are the product's: devenv on its own runtime. On Docker, devenv waits for the same engine
+    # as the reference (docker create/start/exec), so that row shows what is left of the gain there.
+    ref = [series[REFERENCE]]
+    rows = [Comparison(title, series[label(rt)], ref, goal if rt == "embedded" else "") for rt in RUNTIMES]
     rows[1].name = f"{title}, devenv on Docker"
     return rows
 
