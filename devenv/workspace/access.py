@@ -115,13 +115,29 @@ def load_state(target: Target) -> states.WorkspaceState:
     return st
 
 
-def exec_env(st: states.WorkspaceState) -> dict[str, str]:
-    """The environment of tool processes; recomputed when devenv.json changed since ``up``."""
-    if not st.config_file or states.config_stamp(st.config_file) == st.config_stamp:
+def exec_env(st: states.WorkspaceState, keys_needed: bool = False) -> dict[str, str]:
+    """The environment of tool processes; recomputed when devcontainer.json changed since ``up`` (or when
+    ``keys_needed`` and the state does not know the names remoteEnv sets: one written by an older devenv)."""
+    if not st.config_file or (
+        states.config_stamp(st.config_file) == st.config_stamp and not (keys_needed and st.remote_env_keys is None)
+    ):
         return st.env
     from devenv.workspace.refresh import refresh_env
 
     return refresh_env(st)
+
+
+def with_exec_remote_env(
+    env: dict[str, str], remote_env: dict[str, str] | None, config_keys: Sequence[str] | None
+) -> dict[str, str]:
+    """``env`` (probed, ``up --remote-env``, then remoteEnv) with ``exec --remote-env`` added — under the
+    config's remoteEnv, as the reference does (``{...probed, ...cli, ...remoteEnv}``): a name remoteEnv
+    sets keeps remoteEnv's value (a ``null`` there keeps it out)."""
+    out = dict(env)
+    if remote_env:
+        keys = config_keys or ()
+        out.update({k: v for k, v in remote_env.items() if k not in keys})
+    return out
 
 
 def run(
@@ -139,8 +155,9 @@ def run(
     ``state`` and ``env``: the workspace state and tool environment when the caller has them already
     (``exec --container-id`` / ``--override-config``)."""
     st = state if state is not None else load_state(target)
-    env = dict(env if env is not None else exec_env(st))
-    env.update(remote_env or {})
+    env = with_exec_remote_env(
+        env if env is not None else exec_env(st, keys_needed=bool(remote_env)), remote_env, st.remote_env_keys
+    )
     argv0 = ""
     if login_shell:  # as login(1) and sshd start one: argv[0] is "-" and the shell's name
         argv, argv0 = [st.shell], "-" + os.path.basename(st.shell)

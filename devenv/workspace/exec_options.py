@@ -93,6 +93,7 @@ def _recomputed(st: states.WorkspaceState, opts: ExecOptions) -> states.Workspac
         )
         probed = sessions.probe_user_env(runtime, session, opts.default_user_env_probe)
     out.env = remote_environment(probed, merged.remote_env, st.container_env, st.cli_remote_env)
+    out.remote_env_keys = list(merged.remote_env)
     return out
 
 
@@ -166,5 +167,6 @@ def foreign_state(opts: ExecOptions) -> states.WorkspaceState:
         shell=shell,
         home=home,
         env=env,
+        remote_env_keys=list(merged.remote_env),
         container_env=container_env,
     )

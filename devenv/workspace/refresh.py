@@ -17,11 +17,13 @@ def refresh_env(st: states.WorkspaceState) -> dict[str, str]:
     container = open_runtime(st.runtime).get(st.container_id)
     merged = merged_for_container(container, loaded)
     env = remote_environment(st.probed_env, merged.remote_env, st.container_env, st.cli_remote_env)
+    st.remote_env_keys = list(merged.remote_env)  # (exec's --remote-env does not override these)
     try:
         with file_lock(states.lock_path(st.key), timeout=2, what="the workspace state"):
             current = states.load(st.key)
             if current is not None and current.container_id == st.container_id:
                 current.env = env
+                current.remote_env_keys = st.remote_env_keys
                 current.config_stamp = states.config_stamp(st.config_file)
                 states.save(current)
     except LockTimeout:

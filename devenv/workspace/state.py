@@ -43,6 +43,9 @@ class WorkspaceState:
         env: dict[str, str] | None = None,  # probed user env + remoteEnv: what exec uses
         probed_env: dict[str, str] | None = None,  # the userEnvProbe result alone
         cli_remote_env: dict[str, str] | None = None,  # `up --remote-env`
+        # The names the merged remoteEnv sets (a null too): as in the reference, its values win over
+        # `exec --remote-env`. None: not known (a state written before devenv remembered them).
+        remote_env_keys: list[str] | None = None,
         container_env: dict[str, str] | None = None,
         config_stamp: str = "",  # size and mtime of the config file when env was computed
         shutdown_action: str = "stopContainer",
@@ -69,6 +72,7 @@ class WorkspaceState:
         self.env = env or {}
         self.probed_env = probed_env or {}
         self.cli_remote_env = cli_remote_env or {}
+        self.remote_env_keys = remote_env_keys
         self.container_env = container_env or {}
         self.config_stamp = config_stamp
         self.shutdown_action = shutdown_action

@@ -290,6 +290,7 @@ def _up_locked(
     st = _state(key, labels, loaded, runtime, container, session, stamp, extra_env)
     st.initialize_command = loaded.data.get("initializeCommand")
     st.post_attach = [[h.origin, to_json(h.command)] for h in merged.hook("postAttachCommand")]
+    st.remote_env_keys = list(merged.remote_env)
     state.save(st)
     if session.early is not None:  # the hooks ran in the set-up exec
         if session.early.error is not None:
