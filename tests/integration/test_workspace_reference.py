@@ -174,3 +174,90 @@ def test_container_env_in_hooks_as_the_reference(
     finally:
         for folder in (our_folder, up_folder):
             devenv("down", "--workspace-folder", str(folder), check=False)
+
+
+# Each name says which layers set it: P = the login shell's profile (userEnvProbe), CFG = remoteEnv,
+# CLI = --remote-env, CE = containerEnv. (remoteEnv's null is left out: the reference passes the text
+# "null", devenv leaves the variable out — see docs/workspace.md.)
+PRECEDENCE_PROFILE = "export P_ONLY=profile P_CFG=profile P_CLI=profile ALL3=profile"
+PRECEDENCE_REMOTE_ENV = {
+    "P_CFG": "config",
+    "CFG_CLI": "config",
+    "ALL3": "config",
+    "CFG_ONLY": "config",
+    "CE_CFG": "config",
+    "CE_REF": "${containerEnv:CE}-config",
+}
+PRECEDENCE_CONFIG = {
+    "build": {"dockerfile": "Dockerfile"},
+    "containerEnv": {"CE": "container", "CE_CLI": "container", "CE_CFG": "container"},
+    "remoteEnv": PRECEDENCE_REMOTE_ENV,
+    "postCreateCommand": "env | sort > /tmp/hook.env",
+}
+PRECEDENCE_CLI = ["P_CLI=cli", "CFG_CLI=cli", "ALL3=cli", "CE_REF=cli", "CLI_ONLY=cli", "CE_CLI=cli"]
+
+
+@pytest.mark.parametrize("runtime", ["embedded", "docker"])
+def test_remote_env_precedence_as_the_reference(
+    runtime: str,
+    reference_cli: str,
+    base_image: str,
+    devenv_root: Path,
+    tmp_path: Path,
+    cleanup: list[Path],
+) -> None:
+    """probed env < ``--remote-env`` < remoteEnv (``${containerEnv:...}`` resolved), in ``up``'s hooks and
+    for ``exec --remote-env``: the config's remoteEnv wins over the command line in both tools."""
+    ensure_docker_bridge()
+    ref_folder, our_folder = tmp_path / "refws", tmp_path / "ourws"
+    for folder in (ref_folder, our_folder):
+        (folder / ".devcontainer").mkdir(parents=True)
+        (folder / ".devcontainer/Dockerfile").write_text(
+            f"FROM {base_image}\nRUN echo '{PRECEDENCE_PROFILE}' > /etc/profile.d/zz-precedence.sh\n"
+        )
+        write_config(folder, PRECEDENCE_CONFIG)
+    cleanup.append(ref_folder)
+    cli = [arg for item in PRECEDENCE_CLI for arg in ("--remote-env", item)]
+
+    def env_of(text: str, folder: Path) -> dict[str, str]:
+        env = dict(line.split("=", 1) for line in text.replace(folder.name, "<ws>").splitlines() if "=" in line)
+        env.pop("HOSTNAME")  # the container's id
+        return env
+
+    ref_up = subprocess.run(
+        [reference_cli, "up", "--workspace-folder", str(ref_folder), *cli], capture_output=True, text=True, timeout=900
+    )
+    assert ref_up.returncode == 0, ref_up.stdout + ref_up.stderr
+
+    def ref_exec(*argv: str) -> str:
+        run = subprocess.run(
+            [reference_cli, "exec", "--workspace-folder", str(ref_folder), *argv],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert run.returncode == 0, run.stderr
+        return run.stdout
+
+    theirs_hook = env_of(ref_exec("cat", "/tmp/hook.env"), ref_folder)
+    theirs_exec = env_of(ref_exec(*cli, "env"), ref_folder)
+    devenv = Devenv(devenv_root, runtime)
+    try:
+        devenv.up(our_folder, *cli)
+        ours_hook = env_of(devenv.exec(our_folder, "cat", "/tmp/hook.env").stdout, our_folder)
+        ours_exec = env_of(devenv.exec(our_folder, *cli, "env").stdout, our_folder)
+        assert ours_hook == theirs_hook
+        assert ours_exec == theirs_exec
+        wanted = {"P_ONLY": "profile", "P_CFG": "config", "P_CLI": "cli", "ALL3": "config", "CFG_CLI": "config",
+                  "CFG_ONLY": "config", "CE_REF": "container-config", "CLI_ONLY": "cli", "CE": "container",
+                  "CE_CLI": "cli", "CE_CFG": "config"}  # fmt: skip
+        assert {k: theirs_exec.get(k) for k in wanted} == wanted
+        assert {k: theirs_hook.get(k) for k in wanted} == wanted
+        # A workspace state written before devenv remembered remoteEnv's names: the same result.
+        (state_file,) = (devenv_root / "workspaces").glob("*/state.json")
+        data = json.loads(state_file.read_text())
+        assert sorted(data.pop("remote_env_keys")) == sorted(PRECEDENCE_REMOTE_ENV)
+        state_file.write_text(json.dumps(data))
+        assert env_of(devenv.exec(our_folder, *cli, "env").stdout, our_folder) == theirs_exec
+    finally:
+        devenv("down", "--workspace-folder", str(our_folder), check=False)
