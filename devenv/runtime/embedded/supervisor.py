@@ -76,7 +76,8 @@ def run(early: Early, ctl: socket.socket) -> NoReturn:
 
 
 class _Aborted(Exception):
-    """The caller closed the control socket before sending the configuration (the start is called off)."""
+    """The caller closed the control socket before sending the configuration (the start is called off,
+    or the caller is gone)."""
 
 
 class Supervisor:
@@ -96,6 +97,7 @@ class Supervisor:
         self.reader = stream.FrameReader()
         self.network_attached = False
         self.early_frames: list[tuple[int, bytes]] = []  # client frames that came with the configuration
+        self.config_received = False  # the CONFIG frame came (even if it could not be read)
         self.status_fd = -1  # init's status pipe, once the command runs (its exit line comes on it)
         self.status_buf = b""
 
@@ -130,6 +132,7 @@ class Supervisor:
                 else:
                     pending.append((kind, payload))
             if config is not None:
+                self.config_received = True
                 self.early_frames = pending
                 return RunConfig.from_json(config.decode())
         raise _Aborted()
@@ -306,6 +309,10 @@ class Supervisor:
             os.waitpid(self.init_pid, 0)
 
     def _failed(self, message: str, code: int) -> NoReturn:
+        """The start failed: undo the kernel half, record the failure, tell the caller, and remove a
+        ``--rm`` container. A failure before the configuration came waits for it first: whether the
+        container goes with ``--rm`` is in it (and in the record, which may not exist yet), and the
+        caller listens for the outcome only once it has sent it."""
         with contextlib.suppress(Exception):
             if self.init_pid:
                 self._kill_init()
@@ -316,39 +323,64 @@ class Supervisor:
         self.st.finished_at = time.time()
         with contextlib.suppress(OSError):
             state.write(self.early["state_dir"], self.st)
+        if not self.config_received:
+            try:
+                self.cfg = self._receive_config()
+            except _Aborted:
+                self._dispose()
+            except Exception:  # (a configuration it cannot read: the record tells)
+                import traceback
+
+                traceback.print_exc()
         self.send(stream.json_frame(stream.ERROR, {"error": message, "code": code}))
+        self._drop_client()  # (the caller goes on at once: a --rm container is removed under its lock)
         monitor.auto_remove(self._info())
         os._exit(0)
 
     def _abort(self) -> NoReturn:
-        """The caller called the start off (it failed to create the container, or went away): undo the
-        kernel half; a directory that never got a record goes too."""
+        """The caller called the start off (it failed to create the container or to configure it, or
+        went away): undo the kernel half, then :meth:`_dispose` of the container."""
         with contextlib.suppress(Exception):
             if self.init_pid:
                 self._kill_init()
             monitor.remove_cgroup(self._info())
             if self.network_attached:
                 monitor.detach_network(self._info())
+        self._dispose()
+
+    def _dispose(self) -> NoReturn:
+        """The caller is gone before the start was configured: a directory that never got a record goes
+        (the caller never created the container, or removed it), and so does a ``--rm`` container; any
+        other stays (``created``, or ``stopped`` with the error of a failed start)."""
         d = self.early["state_dir"]
         if not os.path.exists(os.path.join(d, layout.RECORD)):
             import shutil
 
             shutil.rmtree(d, ignore_errors=True)
+        else:
+            monitor.auto_remove(self._info())
         os._exit(0)
 
     def _info(self) -> dict[str, Any]:
         early, cfg = self.early, self.cfg
-        return {
+        info: dict[str, Any] = {
             "id": early["id"],
             "state_dir": early["state_dir"],
             "cgroup_parent": early["cgroup_parent"],
-            "auto_remove": cfg.auto_remove if cfg is not None else False,
-            "anonymous_volumes": cfg.anonymous_volumes if cfg is not None else [],
+            "auto_remove": False,
+            "anonymous_volumes": [],
             "attach_network": early["attach_network"],
             "data_root": early["data_root"],
-            "release_lease": cfg.release_lease if cfg is not None else "",
+            "release_lease": "",
             "sys_path": early["sys_path"],
         }
+        if cfg is not None:
+            info.update(
+                auto_remove=cfg.auto_remove, anonymous_volumes=cfg.anonymous_volumes, release_lease=cfg.release_lease
+            )
+        else:  # (no configuration: what the record says, if there is one yet)
+            info.update(_removal_facts(early["state_dir"]))
+        return info
 
     def _monitor(self) -> NoReturn:
         import gc
@@ -371,6 +403,22 @@ class Supervisor:
         if mon.run(handoff_after=monitor.IDLE_HANDOFF):
             mon.handoff()
         mon.finish()
+
+
+def _removal_facts(state_dir: str) -> dict[str, Any]:
+    """What removing a ``--rm`` container needs, from its record (as :func:`.lifecycle.run_config` puts
+    it in the configuration); nothing to remove without a record."""
+    try:
+        record = layout.read_json(os.path.join(state_dir, layout.RECORD))
+        auto = bool(record["auto_remove"])
+        rootfs = bool(record["spec"].get("rootfs"))
+        return {
+            "auto_remove": auto,
+            "anonymous_volumes": list(record.get("anonymous_volumes") or []),
+            "release_lease": record["id"] if auto and not rootfs else "",
+        }
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
 
 
 def _fork_init(cgroup_fd: int) -> tuple[int, bool]:
