@@ -112,7 +112,12 @@ def spawn(early: Early, mode: str = "auto", *, short_lived: bool = False) -> soc
         # the caller's (json, sockets, the records) is imported once, not by both processes.
         from devenv.runtime.embedded import supervisor
 
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except OSError as exc:  # (out of processes or memory)
+            ours.close()
+            theirs.close()
+            raise _spawn_failed(exc) from None
         if pid == 0:  # pragma: no cover - runs in the child
             try:
                 os.setsid()
@@ -135,19 +140,38 @@ def spawn(early: Early, mode: str = "auto", *, short_lived: bool = False) -> soc
         import subprocess
 
         root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-        with open(log, "ab") as err:
-            # The new interpreter forks once more and exits: the supervisor is never our child.
-            subprocess.run(
-                [sys.executable, "-I", "-S", "-c", _BOOT, root, json.dumps(early), str(theirs.fileno())],
-                pass_fds=[theirs.fileno()],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=err,
-                start_new_session=True,
-                check=False,
-            )
+        try:
+            with open(log, "ab") as err:
+                # The new interpreter forks once more and exits: the supervisor is never our child.
+                subprocess.run(
+                    [sys.executable, "-I", "-S", "-c", _BOOT, root, json.dumps(early), str(theirs.fileno())],
+                    pass_fds=[theirs.fileno()],
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=err,
+                    start_new_session=True,
+                    check=False,
+                )
+        except OSError as exc:
+            ours.close()
+            theirs.close()
+            raise _spawn_failed(exc) from None
     theirs.close()
     return ours
+
+
+def _spawn_failed(exc: OSError) -> Exception:
+    """The error of a supervisor that could not be started (as ``docker run``'s when the engine fails: 125)."""
+    from devenv.runtime.embedded.lifecycle import StartFailed
+
+    err = StartFailed(
+        f"cannot start a container's supervisor process: {exc.strerror or exc}",
+        125,
+        remedy="the system or this session may be out of processes or memory (see ulimit -u, the pids and memory "
+        "limits of its cgroup); try again once others have ended",
+    )
+    err.exit_code = 125  # (also where it is reported as any other error: before the container exists)
+    return err
 
 
 def fork_spare() -> None:
@@ -219,7 +243,13 @@ def prestart(
     early = early_facts(
         cid, state_dir, data_root, network=network, ports=ports, ports_policy=policy, tty=tty, stdin_open=stdin_open
     )
-    return early, spawn(early, mode, short_lived=short_lived)
+    try:
+        return early, spawn(early, mode, short_lived=short_lived)
+    except BaseException:
+        import shutil
+
+        shutil.rmtree(state_dir, ignore_errors=True)
+        raise
 
 
 def _rss_kib() -> int:
