@@ -238,7 +238,8 @@ def start(
             cfg = run_config(root, d, record, tty_size, warn)
             with open(os.path.join(d, "run.json"), "w") as f:
                 f.write(cfg.to_json())
-            channel.send(stream.frame(spawn.CONFIG, cfg.to_json().encode()))
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # (it died: _await_start says so)
+                channel.send(stream.frame(spawn.CONFIG, cfg.to_json().encode()))
             failed = _call(partial(_meanwhile, meanwhile, cfg)) if meanwhile is not None else None
             started = _await_start(channel, record, d)
             if failed is not None:

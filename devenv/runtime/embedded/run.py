@@ -194,23 +194,43 @@ def run_plain(
         if prestarted is not None:
             prestarted.cancel()
         raise
-    if opts.detach:
-        lifecycle.start(data_root, record["id"], supervisor_mode=supervisor_mode, warn=warn, prestarted=prestarted)
-        return record, None
-    from devenv.runtime.embedded import attach, terminal
+    try:
+        if opts.detach:
+            lifecycle.start(data_root, record["id"], supervisor_mode=supervisor_mode, warn=warn, prestarted=prestarted)
+            return record, None
+        from devenv.runtime.embedded import attach, terminal
 
-    size = terminal.get_winsize(0) if opts.tty else None
-    _, _, channel = lifecycle.start(
-        data_root,
-        record["id"],
-        attach=True,
-        tty_size=size,
-        supervisor_mode=supervisor_mode,
-        warn=warn,
-        prestarted=prestarted,
-    )
+        size = terminal.get_winsize(0) if opts.tty else None
+        _, _, channel = lifecycle.start(
+            data_root,
+            record["id"],
+            attach=True,
+            tty_size=size,
+            supervisor_mode=supervisor_mode,
+            warn=warn,
+            prestarted=prestarted,
+        )
+    except lifecycle.StartFailed:
+        if opts.remove:
+            _remove_unstarted(data_root, record, warn)
+        raise
     assert channel is not None
     return record, attach.relay(channel, tty=opts.tty, stdin_open=opts.interactive)
+
+
+def _remove_unstarted(data_root: str, record: RecordDict, warn: Warn) -> None:
+    """``--rm``: a container that failed to start goes too. Its supervisor removes it as it ends (once it
+    has reported the failure), unless it died first (killed): then it is removed here, as ``rm -f``
+    would (after that supervisor has ended: the cgroup, the network, the files)."""
+    from devenv.errors import ContainerNotFound
+    from devenv.runtime.embedded.runtime import EmbeddedRuntime
+
+    try:
+        EmbeddedRuntime(data_root).remove(record["id"], force=True, volumes=True)
+    except ContainerNotFound:
+        pass
+    except Exception as exc:
+        warn(f"container {record['name']} could not be removed ({exc}): remove it with devenv container rm -f")
 
 
 def create(rt: EmbeddedRuntime, opts: RunOptions) -> Container:
