@@ -47,11 +47,17 @@ def main(argv: list[str]) -> int | None:
     if own:
         import gc
 
+        from devenv import fastclasses
+
         gc.disable()
+        if argv[:1] != ["exec"]:  # (exec defines no dataclass)
+            fastclasses.enable()  # (after the starter's chance: its client imports nothing; see cli.main.run)
     code = _main(argv)
     if code is not None and own:
         sys.stdout.flush()
         sys.stderr.flush()
+        if "devenv.fastclasses" in sys.modules:
+            fastclasses.save()
         if warm and root and starter_client.linger() > 0 and not starter_client.declined and os.path.isdir(root):
             from devenv.runtime.embedded import starter
 

@@ -106,9 +106,17 @@ _SHORT_LIVED = frozenset(
 
 
 # Commands whose path defines no dataclass (importing ``dataclasses`` alone costs them milliseconds), or
-# (``up``) that enable the cache themselves once they know they need more than their quick path: the
-# others compile dataclass methods through devenv.fastclasses' cache.
-_NO_DATACLASSES = (["--version"], ["exec"], ["container", "exec"], ["up"])
+# (``up``, ``container run``) that enable the cache themselves once they know they need more than their
+# quick path (a running workspace; a lingering starter): the others compile dataclass methods through
+# devenv.fastclasses' cache.
+_NO_DATACLASSES = (
+    ["--version"],
+    ["exec"],
+    ["up"],
+    ["container", "run"],
+    ["container", "create"],
+    ["container", "exec"],
+)
 
 
 def run() -> NoReturn:
