@@ -3,6 +3,7 @@ from the Debian mirror and an OCI feature the test publishes to the local regist
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 import tarfile
@@ -38,7 +39,9 @@ chmod +x /opt/hello/bin/hello
 
 def publish_feature(ref: str, folder_files: dict[str, str], metadata: dict[str, object]) -> str:
     buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+    # (gzip's header holds a time unless given one: the same files published twice, under two tags in
+    # different seconds, must be the same blob, as a registry's publisher makes them)
+    with gzip.GzipFile(fileobj=buf, mode="wb", mtime=0) as gz, tarfile.open(fileobj=gz, mode="w") as tar:
         for name, text in folder_files.items():
             data = text.encode()
             info = tarfile.TarInfo(f"./{name}")
