@@ -24,6 +24,7 @@ from devenv.build import rootfs
 from devenv.build.context import clean_source, has_wildcards
 from devenv.build.plan import CopyAction
 from devenv.errors import BuildError
+from devenv.runtime.embedded import securejoin
 from devenv.snapshots.diff import FileEntry
 
 
@@ -46,7 +47,7 @@ class _Writer:
     def place(self, path: str) -> str:
         """The real image path for ``path``: parents resolved through symlinks of the layer state."""
         parent = posixpath.dirname(path) or "/"
-        real_parent = rootfs.resolve(self.dest_root, parent) if parent != "/" else "/"
+        real_parent = securejoin.resolve_in_root(self.dest_root, parent) if parent != "/" else "/"
         return posixpath.join(real_parent, posixpath.basename(path))
 
     def add(self, entry: FileEntry) -> None:
@@ -59,7 +60,7 @@ class _Writer:
     def is_dir(self, path: str) -> bool:
         if path in self.entries:
             return self.entries[path].kind == "dir"
-        real = rootfs.resolve(self.dest_root, path)
+        real = securejoin.resolve_in_root(self.dest_root, path)
         return os.path.isdir(str(self.dest_root) + real)
 
     def copy_tree(self, source: Path, target: str, *, contents_only: bool) -> None:
@@ -151,7 +152,7 @@ def _is_archive(path: Path) -> bool:
 def _matches(root: Path, pattern: str) -> Iterator[Path]:
     cleaned = clean_source(pattern)
     if not has_wildcards(cleaned):
-        real = rootfs.resolve(root, "/" + cleaned) if cleaned else "/"
+        real = securejoin.resolve_in_root(root, "/" + cleaned) if cleaned else "/"
         full = Path(str(root) + real)
         if os.path.lexists(full):
             yield full

@@ -253,6 +253,7 @@ class Executor:
         import gc
 
         from devenv.build import rootfs
+        from devenv.runtime.embedded import securejoin
 
         gc.enable()  # long work (a short-lived command such as `up` may have turned the collector off)
         from devenv.build.copying import copy_entries
@@ -268,7 +269,7 @@ class Executor:
             return self._new_layer(step, parent_chain, entries=entries)
         if isinstance(action, MkdirAction):
             with rootfs.mounted(self._dirs(state.layers)) as root:
-                real = rootfs.resolve(root, action.path)
+                real = securejoin.resolve_in_root(root, action.path)
                 uid, gid = rootfs.user_ids(root, action.user) if action.user else (0, 0)
                 missing = [p for p in [*rootfs.parent_chain(real + "/x")] if not rootfs.exists(root, p)]
             return self._new_layer(

@@ -1,9 +1,11 @@
-"""Look into a stack of layers while building: a read-only overlay mount, and paths resolved inside it.
+"""Look into a stack of layers while building: a read-only overlay mount, and the image's users in it.
 
 COPY needs the layer state it writes onto (does the destination exist and is it a directory? which
 uid is user ``dev``?) and ``COPY --from`` reads another stage's files. Both mount the snapshots as a
-read-only overlay on a private temporary directory for the duration of the step. Symlinks are
-resolved *inside* that root (``/bin`` → ``usr/bin``), never escaping it.
+read-only overlay on a private temporary directory for the duration of the step. Paths in it are
+resolved with :func:`devenv.runtime.embedded.securejoin.resolve_in_root`: symlinks are followed
+*inside* that root (``/bin`` → ``usr/bin``), never escaping it, as the container would see them; a
+symlink loop met while the view is open is reported as a :class:`BuildError`.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 
 from devenv.errors import BuildError
 from devenv.paths import data_root
+from devenv.runtime.embedded.securejoin import UnsafePath
 
 
 def _tmp_root() -> Path:
@@ -28,7 +31,19 @@ def _tmp_root() -> Path:
 
 @contextlib.contextmanager
 def mounted(layer_dirs: Sequence[Path]) -> Iterator[Path]:
-    """A read-only view of ``layer_dirs`` (lowest first) at a temporary directory."""
+    """A read-only view of ``layer_dirs`` (lowest first) at a temporary directory.
+
+    A path that cannot be resolved in it (a symlink loop, :class:`UnsafePath`) ends the step with a
+    :class:`BuildError` naming the path."""
+    try:
+        with _overlay(layer_dirs) as target:
+            yield target
+    except UnsafePath as exc:
+        raise BuildError(f"{exc.strerror} resolving {exc.filename}") from exc
+
+
+@contextlib.contextmanager
+def _overlay(layer_dirs: Sequence[Path]) -> Iterator[Path]:
     target = Path(tempfile.mkdtemp(prefix="view-", dir=_tmp_root()))
     empty = target.with_name(target.name + ".empty")
     if not layer_dirs:
@@ -62,32 +77,6 @@ def mounted(layer_dirs: Sequence[Path]) -> Iterator[Path]:
             target.rmdir()
         with contextlib.suppress(OSError):
             empty.rmdir()
-
-
-def resolve(root: Path, path: str, *, follow_last: bool = True) -> str:
-    """``path`` (absolute, in the image) with symlinks resolved inside ``root``; returns an image path."""
-    parts = [p for p in path.split("/") if p not in ("", ".")]
-    resolved: list[str] = []
-    hops = 0
-    while parts:
-        part = parts.pop(0)
-        if part == "..":
-            if resolved:
-                resolved.pop()
-            continue
-        candidate = "/" + "/".join([*resolved, part])
-        full = str(root) + candidate
-        if (parts or follow_last) and os.path.islink(full):
-            hops += 1
-            if hops > 40:
-                raise BuildError(f"too many levels of symbolic links resolving {path}")
-            target = os.readlink(full)
-            if target.startswith("/"):
-                resolved = []
-            parts = [p for p in target.split("/") if p not in ("", ".")] + parts
-            continue
-        resolved.append(part)
-    return "/" + "/".join(resolved)
 
 
 def _lookup(root: Path, file: str, name: str, field_count: int) -> list[str] | None:

@@ -3,7 +3,8 @@
 A container can leave symlinks behind in its persistent upper dir (or in a shared volume) such as
 ``/data -> /../../etc``. Following them on the host side while mounts are set up would mount over, or
 create files in, the host's own tree. :func:`resolve` follows symlinks as if ``root`` were ``/``
-(as github.com/cyphar/filepath-securejoin does), and :func:`open_target` returns an ``O_PATH`` file
+(as github.com/cyphar/filepath-securejoin does; the image builder uses :func:`resolve_in_root` the same
+way to place COPY's files in a layer stack), and :func:`open_target` returns an ``O_PATH`` file
 descriptor of the result, checked to be inside ``root``, so that a mount goes through
 ``/proc/self/fd/N`` onto exactly that inode even if the path is swapped afterwards.
 """
@@ -23,8 +24,11 @@ class UnsafePath(OSError):
     pass
 
 
-def resolve(root: str, unsafe: str) -> str:
-    """``root`` joined with ``unsafe``, every symlink resolved relative to ``root``. Missing parts are kept."""
+def resolve_in_root(root: str | os.PathLike[str], unsafe: str) -> str:
+    """``unsafe`` as seen with ``root`` as ``/``: an absolute path inside ``root``, every symlink (relative
+    or absolute) and ``..`` resolved without leaving it. Parts that do not exist, or lie under a
+    non-directory, are kept as written (creating or mounting them fails later with the real reason).
+    A loop, or more than :data:`MAX_SYMLINKS` links, raises :class:`UnsafePath` (``ELOOP``)."""
     root = os.path.abspath(root)
     pending = [p for p in unsafe.split("/") if p not in ("", ".")]
     done: list[str] = []
@@ -38,7 +42,7 @@ def resolve(root: str, unsafe: str) -> str:
         candidate = os.path.join(root, *done, part)
         try:
             st = os.lstat(candidate)
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             done.append(part)
             continue
         if stat.S_ISLNK(st.st_mode):
@@ -51,7 +55,15 @@ def resolve(root: str, unsafe: str) -> str:
             pending = [p for p in target.split("/") if p not in ("", ".")] + pending
             continue
         done.append(part)
-    return os.path.join(root, *done) if done else root
+    return "/" + "/".join(done)
+
+
+def resolve(root: str, unsafe: str) -> str:
+    """``root`` joined with ``unsafe``, every symlink resolved relative to ``root``: the host path of
+    :func:`resolve_in_root`. Missing parts are kept."""
+    inner = resolve_in_root(root, unsafe)
+    root = os.path.abspath(root)
+    return root if inner == "/" else os.path.join(root, inner[1:])
 
 
 def _inside(root: str, path: str) -> bool:
