@@ -8,8 +8,11 @@ without typer.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import sys
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
 import typer
 
@@ -73,8 +76,68 @@ DotfilesInstallCommandOpt = Annotated[
 DotfilesTargetPathOpt = Annotated[
     str, typer.Option("--dotfiles-target-path", help="Where the dotfiles repository is cloned.")
 ]
+SkipPostAttachOpt = Annotated[bool, typer.Option("--skip-post-attach", help="Do not run postAttachCommand.")]
+SkipNonBlockingOpt = Annotated[
+    bool, typer.Option("--skip-non-blocking-commands", help="Stop after the waitFor command.")
+]
+
 _IGNORED = "Accepted for compatibility with devcontainers/cli; no effect in devenv."
-IgnoredValue = Annotated[str | None, typer.Option(help=_IGNORED, show_default=False)]
+# The reference's flags without a value that mean nothing to devenv: their declaration and default.
+_IGNORED_FLAGS = {
+    "--mount-workspace-git-root": ("--mount-workspace-git-root/--no-mount-workspace-git-root", True),
+    "--mount-git-worktree-common-dir": ("--mount-git-worktree-common-dir", False),
+    "--skip-feature-auto-mapping": ("--skip-feature-auto-mapping", False),
+}
+# The reference's options each command accepts and ignores (in the order of its --help).
+_LOG_AND_TERMINAL = ("--log-level", "--terminal-columns", "--terminal-rows")
+_DATA_FOLDERS = ("--user-data-folder", "--container-data-folder", "--container-system-data-folder")
+_TOOL_PATHS = ("--docker-path", "--docker-compose-path")
+_SESSION_FOLDER = "--container-session-data-folder"
+IGNORED_BY_COMMAND: dict[str, tuple[str, ...]] = {
+    "up": (*_LOG_AND_TERMINAL, "--buildkit", "--workspace-mount-consistency", *_DATA_FOLDERS, _SESSION_FOLDER,
+           *_TOOL_PATHS, "--gpu-availability", "--skip-feature-auto-mapping"),
+    "exec": (*_LOG_AND_TERMINAL, *_DATA_FOLDERS, *_TOOL_PATHS, "--mount-workspace-git-root",
+             "--mount-git-worktree-common-dir"),
+    "run-user-commands": (*_LOG_AND_TERMINAL, *_TOOL_PATHS, *_DATA_FOLDERS, _SESSION_FOLDER),
+    "set-up": (*_LOG_AND_TERMINAL, *_TOOL_PATHS, *_DATA_FOLDERS, _SESSION_FOLDER),
+}  # fmt: skip
+_Command = TypeVar("_Command", bound=Callable[..., None])
+
+
+def _ignored_parameter(flag: str) -> inspect.Parameter:
+    if flag in _IGNORED_FLAGS:
+        declaration, default = _IGNORED_FLAGS[flag]
+        annotation: Any = Annotated[bool, typer.Option(declaration, help=_IGNORED, show_default=False)]
+    else:
+        annotation, default = Annotated[str | None, typer.Option(flag, help=_IGNORED, show_default=False)], None
+    name = flag.removeprefix("--").replace("-", "_")
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+
+
+def accepts_ignored(command_name: str) -> Callable[[_Command], _Command]:
+    """Give a command the reference's options of ``IGNORED_BY_COMMAND[command_name]``, after its own.
+
+    Typer reads the added parameters from the signature (so they are parsed and listed in --help);
+    their values are dropped before the command runs.
+    """
+    extra = [_ignored_parameter(flag) for flag in IGNORED_BY_COMMAND[command_name]]
+    dropped = {parameter.name for parameter in extra}
+
+    def decorate(command: _Command) -> _Command:
+        own = inspect.signature(command, eval_str=True)
+
+        @functools.wraps(command)
+        def with_ignored(*args: Any, **kwargs: Any) -> None:
+            command(*args, **{name: value for name, value in kwargs.items() if name not in dropped})
+
+        with_ignored.__signature__ = own.replace(  # type: ignore[attr-defined]
+            parameters=[*own.parameters.values(), *extra]
+        )
+        return with_ignored  # type: ignore[return-value]
+
+    return decorate
+
+
 PROBES = ("none", "loginShell", "interactiveShell", "loginInteractiveShell")
 
 
@@ -128,6 +191,7 @@ def _error_result(exc: BaseException) -> None:
         print_result({"outcome": "error", "message": exc.message, "description": exc.render()})
 
 
+@accepts_ignored("up")
 def up(
     workspace_folder: FolderOpt = None,
     config: ConfigOpt = None,
@@ -143,10 +207,8 @@ def up(
     skip_post_create: Annotated[
         bool, typer.Option("--skip-post-create", help="Run no lifecycle commands (onCreate ... postAttach).")
     ] = False,
-    skip_post_attach: Annotated[bool, typer.Option("--skip-post-attach", help="Do not run postAttachCommand.")] = False,
-    skip_non_blocking_commands: Annotated[
-        bool, typer.Option("--skip-non-blocking-commands", help="Stop after the waitFor command.")
-    ] = False,
+    skip_post_attach: SkipPostAttachOpt = False,
+    skip_non_blocking_commands: SkipNonBlockingOpt = False,
     mount: Annotated[
         list[str] | None, typer.Option("--mount", help="type=<bind|volume>,source=<source>,target=<target>")
     ] = None,
@@ -195,21 +257,6 @@ def up(
     ] = False,
     experimental_frozen_lockfile: Annotated[
         bool, typer.Option("--experimental-frozen-lockfile", help="Old name of --frozen-lockfile.")
-    ] = False,
-    log_level: IgnoredValue = None,
-    terminal_columns: IgnoredValue = None,
-    terminal_rows: IgnoredValue = None,
-    buildkit: IgnoredValue = None,
-    workspace_mount_consistency: IgnoredValue = None,
-    user_data_folder: IgnoredValue = None,
-    container_data_folder: IgnoredValue = None,
-    container_system_data_folder: IgnoredValue = None,
-    container_session_data_folder: IgnoredValue = None,
-    docker_path: IgnoredValue = None,
-    docker_compose_path: IgnoredValue = None,
-    gpu_availability: IgnoredValue = None,
-    skip_feature_auto_mapping: Annotated[
-        bool, typer.Option("--skip-feature-auto-mapping", help=_IGNORED, show_default=False)
     ] = False,
 ) -> None:
     """Create and start the workspace container (or start it, or find it running), run its lifecycle commands."""
@@ -280,6 +327,7 @@ def rebuild(
     print_result(result.to_json())
 
 
+@accepts_ignored("exec")
 def exec_(
     ctx: typer.Context,
     workspace_folder: FolderOpt = None,
@@ -302,21 +350,6 @@ def exec_(
             "interactiveShell, loginInteractiveShell (default: the probe `up` cached).",
         ),
     ] = None,
-    log_level: IgnoredValue = None,
-    terminal_columns: IgnoredValue = None,
-    terminal_rows: IgnoredValue = None,
-    user_data_folder: IgnoredValue = None,
-    container_data_folder: IgnoredValue = None,
-    container_system_data_folder: IgnoredValue = None,
-    docker_path: IgnoredValue = None,
-    docker_compose_path: IgnoredValue = None,
-    mount_workspace_git_root: Annotated[
-        bool,
-        typer.Option("--mount-workspace-git-root/--no-mount-workspace-git-root", help=_IGNORED, show_default=False),
-    ] = True,
-    mount_git_worktree_common_dir: Annotated[
-        bool, typer.Option("--mount-git-worktree-common-dir", help=_IGNORED, show_default=False)
-    ] = False,
 ) -> None:
     """Run a command in the workspace: as its remote user, in its folder, with its environment.
 
@@ -457,30 +490,20 @@ def logs(
         sys.stdout.buffer.flush()
 
 
+@accepts_ignored("run-user-commands")
 def run_user_commands(
     workspace_folder: FolderOpt = None,
     config: ConfigOpt = None,
     id_label: IdLabelOpt = None,
     runtime: RuntimeOpt = None,
-    skip_non_blocking_commands: Annotated[
-        bool, typer.Option("--skip-non-blocking-commands", help="Stop after the waitFor command.")
-    ] = False,
-    skip_post_attach: Annotated[bool, typer.Option("--skip-post-attach", help="Do not run postAttachCommand.")] = False,
+    skip_non_blocking_commands: SkipNonBlockingOpt = False,
+    skip_post_attach: SkipPostAttachOpt = False,
     remote_env: RemoteEnvOpt = None,
     log_format: LogFormatOpt = None,
     secrets_file: SecretsFileOpt = None,
     dotfiles_repository: DotfilesRepositoryOpt = None,
     dotfiles_install_command: DotfilesInstallCommandOpt = None,
     dotfiles_target_path: DotfilesTargetPathOpt = "~/dotfiles",
-    log_level: IgnoredValue = None,
-    terminal_columns: IgnoredValue = None,
-    terminal_rows: IgnoredValue = None,
-    docker_path: IgnoredValue = None,
-    docker_compose_path: IgnoredValue = None,
-    user_data_folder: IgnoredValue = None,
-    container_data_folder: IgnoredValue = None,
-    container_system_data_folder: IgnoredValue = None,
-    container_session_data_folder: IgnoredValue = None,
 ) -> None:
     """Run the lifecycle commands that are due in the workspace's running container."""
     output.set_log_format(log_format)
@@ -509,30 +532,20 @@ def run_user_commands(
     output.result(result.to_json())
 
 
+@accepts_ignored("set-up")
 def set_up(
     container_id: Annotated[str, typer.Option("--container-id", help="The running container to set up.")],
     config: ConfigOpt = None,
     runtime: RuntimeOpt = None,
     skip_post_create: Annotated[bool, typer.Option("--skip-post-create", help="Run no lifecycle commands.")] = False,
-    skip_post_attach: Annotated[bool, typer.Option("--skip-post-attach", help="Do not run postAttachCommand.")] = False,
-    skip_non_blocking_commands: Annotated[
-        bool, typer.Option("--skip-non-blocking-commands", help="Stop after the waitFor command.")
-    ] = False,
+    skip_post_attach: SkipPostAttachOpt = False,
+    skip_non_blocking_commands: SkipNonBlockingOpt = False,
     remote_env: RemoteEnvOpt = None,
     log_format: LogFormatOpt = None,
     secrets_file: SecretsFileOpt = None,
     dotfiles_repository: DotfilesRepositoryOpt = None,
     dotfiles_install_command: DotfilesInstallCommandOpt = None,
     dotfiles_target_path: DotfilesTargetPathOpt = "~/dotfiles",
-    log_level: IgnoredValue = None,
-    terminal_columns: IgnoredValue = None,
-    terminal_rows: IgnoredValue = None,
-    docker_path: IgnoredValue = None,
-    docker_compose_path: IgnoredValue = None,
-    user_data_folder: IgnoredValue = None,
-    container_data_folder: IgnoredValue = None,
-    container_system_data_folder: IgnoredValue = None,
-    container_session_data_folder: IgnoredValue = None,
 ) -> None:
     """Set up an existing container as a dev container (environment and lifecycle commands)."""
     output.set_log_format(log_format)

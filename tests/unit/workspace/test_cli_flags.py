@@ -190,3 +190,90 @@ def test_fast_exec_skips_the_ignored_boolean_options(tmp_path: Path, monkeypatch
     code = fast_exec(["--mount-workspace-git-root", "--workspace-folder", str(tmp_path), "true"])
     assert code is not None and code != 0
     assert reported and "no dev container config found" in reported[0]
+
+
+# The reference's options (devcontainers/cli 0.89, `<command> --help`; --skip-feature-auto-mapping is hidden there)
+# that mean nothing to devenv, per command: devenv must accept each and behave exactly as without it.
+_COMMON_NO_OPS = ["--log-level", "--terminal-columns", "--terminal-rows", "--docker-path", "--user-data-folder",
+                  "--container-data-folder", "--container-system-data-folder"]  # fmt: skip
+REFERENCE_NO_OPS = {
+    "up": [*_COMMON_NO_OPS, "--docker-compose-path", "--container-session-data-folder", "--buildkit",
+           "--workspace-mount-consistency", "--gpu-availability", "--skip-feature-auto-mapping"],
+    "exec": [*_COMMON_NO_OPS, "--docker-compose-path", "--mount-workspace-git-root", "--no-mount-workspace-git-root",
+             "--mount-git-worktree-common-dir"],
+    "run-user-commands": [*_COMMON_NO_OPS, "--docker-compose-path", "--container-session-data-folder"],
+    "set-up": [*_COMMON_NO_OPS, "--container-session-data-folder"],
+}  # fmt: skip
+_NO_OP_BOOLEANS = {
+    "--skip-feature-auto-mapping",
+    "--mount-workspace-git-root",
+    "--no-mount-workspace-git-root",
+    "--mount-git-worktree-common-dir",
+}
+_BASE_ARGV = {
+    "up": ["--workspace-folder", "/w"],
+    "exec": ["--workspace-folder", "/w"],
+    "run-user-commands": ["--workspace-folder", "/w"],
+    "set-up": ["--container-id", "c0ffee"],
+}
+
+
+def _what_reaches_the_api(command: str, extra: list[str], monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """Run the typer command with the api replaced by a recorder: what the command passed on."""
+    from typer.testing import CliRunner
+
+    from devenv import api
+    from devenv.cli.app import app
+
+    class Result:
+        def to_json(self) -> dict[str, object]:
+            return {"outcome": "success"}
+
+    seen: list[object] = []
+
+    def record(opts: object, reporter: object = None) -> Result:
+        seen.append(opts)
+        return Result()
+
+    def record_exec(argv: list[str], **kwargs: object) -> int:
+        seen.append((argv, kwargs))
+        return 0
+
+    attribute = {"up": "up", "run-user-commands": "run_user_commands", "set-up": "set_up"}.get(command)
+    if attribute:
+        monkeypatch.setattr(api, attribute, record)
+    else:
+        monkeypatch.setattr(api, "exec_in_workspace", record_exec)
+    tail = ["--", "true"] if command == "exec" else []
+    result = CliRunner().invoke(app, [command, *_BASE_ARGV[command], *extra, *tail])
+    assert result.exit_code == 0, result.output
+    return seen
+
+
+@pytest.mark.parametrize(
+    ("command", "flag"), [(command, flag) for command, flags in REFERENCE_NO_OPS.items() for flag in flags]
+)
+def test_every_command_accepts_the_reference_options_that_mean_nothing_to_devenv(
+    command: str, flag: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    without = _what_reaches_the_api(command, [], monkeypatch)
+    extra = [flag] if flag in _NO_OP_BOOLEANS else [flag, "x"]
+    with_flag = _what_reaches_the_api(command, extra, monkeypatch)
+    assert len(without) == 1
+    assert with_flag == without  # (for exec, a flag typer did not take would have joined the command)
+
+
+@pytest.mark.parametrize("command", sorted(REFERENCE_NO_OPS))
+def test_help_says_the_reference_options_have_no_effect(command: str) -> None:
+    import typer.core
+    import typer.main
+
+    from devenv.cli.app import app
+
+    group = typer.main.get_command(app)
+    assert isinstance(group, typer.core.TyperGroup)
+    options = [param for param in group.commands[command].params if isinstance(param, typer.core.TyperOption)]
+    for flag in REFERENCE_NO_OPS[command]:
+        option = next((option for option in options if flag in (*option.opts, *option.secondary_opts)), None)
+        assert option is not None, f"{command} has no {flag}"
+        assert option.help == "Accepted for compatibility with devcontainers/cli; no effect in devenv.", flag
