@@ -23,11 +23,10 @@ short_lived = False  # this process is the command's (the CLI, or a starter's wo
 def main(argv: list[str]) -> int | None:
     """``argv`` starts after ``container``. Returns an exit code, or None to use the full parser.
 
-    When this process is the ``devenv container ...`` command itself, it exits right here once the
-    output is flushed: tearing the interpreter down costs tens of milliseconds on the hot path. Such a
-    short-lived process also runs without the cyclic garbage collector: its collections during the
-    imports cost time, and in the processes it forks (the supervisor, the container's init) they would
-    copy memory pages the parent shares with them.
+    When this process is the ``devenv container ...`` command itself (it then exits through
+    :func:`devenv.cli.main.run`, without the interpreter's teardown), it runs without the cyclic garbage
+    collector: its collections during the imports cost time, and in the processes it forks (the
+    supervisor, the container's init) they would copy memory pages the parent shares with them.
     """
     global short_lived
     own = sys.argv[1:2] == ["container"] and sys.argv[2:] == argv
@@ -47,22 +46,25 @@ def main(argv: list[str]) -> int | None:
     if own:
         import gc
 
-        from devenv import fastclasses
-
         gc.disable()
         if argv[:1] != ["exec"]:  # (exec defines no dataclass)
+            from devenv import fastclasses
+
             fastclasses.enable()  # (after the starter's chance: its client imports nothing; see cli.main.run)
     code = _main(argv)
-    if code is not None and own:
-        sys.stdout.flush()
+    if (
+        code is not None
+        and warm
+        and root
+        and starter_client.linger() > 0
+        and not starter_client.declined
+        and os.path.isdir(root)
+    ):
+        sys.stdout.flush()  # (the output first, then the starter for the next run)
         sys.stderr.flush()
-        if "devenv.fastclasses" in sys.modules:
-            fastclasses.save()
-        if warm and root and starter_client.linger() > 0 and not starter_client.declined and os.path.isdir(root):
-            from devenv.runtime.embedded import starter
+        from devenv.runtime.embedded import starter
 
-            starter.spawn(root)  # (for the next run)
-        os._exit(code)
+        starter.spawn(root)
     return code
 
 
