@@ -23,10 +23,8 @@ short_lived = False  # this process is the command's (the CLI, or a starter's wo
 def main(argv: list[str]) -> int | None:
     """``argv`` starts after ``container``. Returns an exit code, or None to use the full parser.
 
-    When this process is the ``devenv container ...`` command itself (it then exits through
-    :func:`devenv.cli.main.run`, without the interpreter's teardown), it runs without the cyclic garbage
-    collector: its collections during the imports cost time, and in the processes it forks (the
-    supervisor, the container's init) they would copy memory pages the parent shares with them.
+    When this process is the ``devenv container ...`` command itself, :func:`devenv.cli.main.run` runs it
+    without the cyclic garbage collector and exits without the interpreter's teardown.
     """
     global short_lived
     own = sys.argv[1:2] == ["container"] and sys.argv[2:] == argv
@@ -43,14 +41,10 @@ def main(argv: list[str]) -> int | None:
             posix._exit(code)
     import os
 
-    if own:
-        import gc
+    if own and argv[:1] != ["exec"]:  # (exec defines no dataclass)
+        from devenv import fastclasses
 
-        gc.disable()
-        if argv[:1] != ["exec"]:  # (exec defines no dataclass)
-            from devenv import fastclasses
-
-            fastclasses.enable()  # (after the starter's chance: its client imports nothing; see cli.main.run)
+        fastclasses.enable()  # (after the starter's chance: its client imports nothing; see cli.main.run)
     code = _main(argv)
     if (
         code is not None

@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
 # them. Reference cycles are few and die with the process. A long job inside one of them (a build step, a
 # pull) turns the collector back on; forked daemons turn it on for their own long life.
 _SHORT_LIVED = frozenset(
-    {"up", "exec", "stop", "down", "status", "ls", "read-configuration", "run-user-commands", "set-up"}
+    {"up", "exec", "stop", "down", "status", "ls", "read-configuration", "run-user-commands", "set-up", "container"}
 )
 
 
